@@ -1,0 +1,37 @@
+"""zico-jax: training-free NAS with ZiCo and ZiCo-BC in JAX/Flax."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="zico-jax",
+    version="0.1.0",
+    description="ZiCo / ZiCo-BC zero-shot NAS proxies in JAX/Flax: search spaces, fast scoring, correlation, search",
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    python_requires=">=3.10",
+    packages=find_packages(include=["zico_jax", "zico_jax.*", "spaces", "spaces.*", "experiments", "experiments.*"]),
+    # Ranges are the versions tested together (jax 0.10.2, flax 0.12.8, ...); the upper bounds keep a future
+    # major release from changing numerics or APIs under a user silently.
+    install_requires=[
+        "jax>=0.10.2,<0.11",
+        "flax>=0.12.8,<0.13",
+        "optax>=0.2.8,<0.3",
+        "numpy>=2.0,<3",
+        "orbax-checkpoint>=0.12.8,<0.13",
+        "tensorflow-datasets>=4.9.10,<5",
+        "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
+        "absl-py>=2.5,<3",
+        "ml_collections>=1.1,<2",
+        "scipy>=1.14,<2",
+        "matplotlib>=3.9,<4",
+        "tqdm>=4.66,<5",
+    ],
+    extras_require={
+        "test": ["pytest>=8,<10"],
+        # Reading prepared TFDS datasets (cifar10/cifar100/imagenet_resized) needs TensorFlow (+1.4 GB).
+        "tfds": ["tensorflow>=2.16"],
+        # The PyTorch reference path of the benchmarks (torch==2.13.0 CPU was measured).
+        "torch": ["torch>=2.13,<3"],
+    },
+    entry_points={"console_scripts": ["zico=zico_jax.cli:main"]},
+)

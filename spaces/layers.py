@@ -1,0 +1,143 @@
+"""Flax layers with PyTorch-default semantics, shared by every search space.
+
+ZiCo reads gradients at initialisation, so the initial weights and the BatchNorm mode decide the score. These
+layers reproduce what the official PyTorch code gets from `torch.nn` defaults:
+
+* `TorchConv` / `TorchDense`: kernels ~ U(-1/sqrt(fan_in), +1/sqrt(fan_in)) (PyTorch's
+  `kaiming_uniform_(a=sqrt(5))`), dense bias likewise; fan_in = in_channels / groups * kh * kw.
+  Explicit symmetric padding (PyTorch's `padding=k//2`), never flax's 'SAME', which pads (0, 1) at stride 2.
+* `TrainBatchNorm`: BatchNorm in train mode: each call normalises with its own batch statistics, biased variance
+  (ddof=0, as PyTorch normalises), eps 1e-5, scale 1 and shift 0 at init. It keeps no running statistics: ZiCo
+  never reads them, and a stateless BN keeps `grad` pure.
+* `avg_pool_3x3`: 3x3, stride 1, padding 1, `count_include_pad=False`. The divisor comes from the shapes in NumPy
+  (a constant), not from `reduce_window` over ones, which XLA constant-folds slowly at compile time.
+
+Every Conv/Dense kernel lives in a leaf named ``kernel`` (HWIO for convolutions, (in, out) for dense layers):
+that is the set of layers ZiCo counts.
+
+Example:
+    >>> import jax, jax.numpy as jnp
+    >>> conv = TorchConv(features=8, kernel_size=3)
+    >>> params = conv.init(jax.random.key(0), jnp.ones((1, 4, 4, 3)))["params"]
+    >>> params["kernel"].shape
+    (3, 3, 3, 8)
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+BN_EPS = 1e-5
+
+
+def torch_uniform_init(fan_in: int):
+    """U(-1/sqrt(fan_in), 1/sqrt(fan_in)): PyTorch's default for conv/linear weights and linear biases."""
+    bound = 1.0 / math.sqrt(fan_in)
+
+    def init(key, shape, dtype=jnp.float32):
+        return jax.random.uniform(key, shape, dtype, -bound, bound)
+
+    return init
+
+
+class TorchConv(nn.Module):
+    """2-D convolution, NHWC, bias-free (every conv in the supported spaces is followed by BN or is bias-free)."""
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+    groups: int = 1
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        in_ch = x.shape[-1]
+        if in_ch % self.groups:
+            raise ValueError(f"TorchConv: input channels {in_ch} not divisible by groups={self.groups}")
+        k = self.kernel_size
+        fan_in = in_ch // self.groups * k * k
+        kernel = self.param(
+            "kernel", torch_uniform_init(fan_in), (k, k, in_ch // self.groups, self.features), self.dtype
+        )
+        pad = k // 2
+        return jax.lax.conv_general_dilated(
+            x,
+            kernel.astype(x.dtype),
+            window_strides=(self.stride, self.stride),
+            padding=((pad, pad), (pad, pad)),
+            dimension_numbers=("NHWC", "HWIO", "NHWC"),
+            feature_group_count=self.groups,
+        )
+
+
+class TorchDense(nn.Module):
+    """Linear layer with PyTorch's default init for kernel and bias."""
+
+    features: int
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        fan_in = x.shape[-1]
+        kernel = self.param("kernel", torch_uniform_init(fan_in), (fan_in, self.features), self.dtype)
+        bias = self.param("bias", torch_uniform_init(fan_in), (self.features,), self.dtype)
+        return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
+
+
+class TrainBatchNorm(nn.Module):
+    """BatchNorm2d in train mode over (N, H, W): biased variance, eps 1e-5, affine scale/shift."""
+
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        c = x.shape[-1]
+        scale = self.param("scale", nn.initializers.ones, (c,), self.dtype)
+        bias = self.param("bias", nn.initializers.zeros, (c,), self.dtype)
+        axes = tuple(range(x.ndim - 1))
+        mean = jnp.mean(x, axis=axes)
+        var = jnp.mean(jnp.square(x - mean), axis=axes)
+        return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale + bias
+
+
+class ReLUConvBN(nn.Module):
+    """ReLU -> conv -> BN, the NAS-Bench-201 / DARTS operation (`nor_conv_kxk`)."""
+
+    features: int
+    kernel_size: int
+    stride: int = 1
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        x = TorchConv(self.features, self.kernel_size, self.stride, dtype=self.dtype, name="conv")(nn.relu(x))
+        return TrainBatchNorm(dtype=self.dtype, name="bn")(x)
+
+
+@functools.lru_cache(maxsize=None)
+def _pool_counts(h: int, w: int, window: int) -> np.ndarray:
+    """How many in-bounds pixels each output of a stride-1 'same' pool sees (count_include_pad=False)."""
+    pad = window // 2
+    rows = np.array([min(i + pad, h - 1) - max(i - pad, 0) + 1 for i in range(h)])
+    cols = np.array([min(j + pad, w - 1) - max(j - pad, 0) + 1 for j in range(w)])
+    return np.outer(rows, cols).astype(np.float64)[None, :, :, None]
+
+
+def avg_pool_3x3(x):
+    """AvgPool2d(3, stride=1, padding=1, count_include_pad=False) over the (H, W) axes of (..., H, W, C)."""
+    lead = x.ndim - 3
+    window, pad = (1,) * lead + (3, 3, 1), ((0, 0),) * lead + ((1, 1), (1, 1), (0, 0))
+    # A Python-scalar init lets JAX recognise a windowed sum, which is differentiable.
+    summed = jax.lax.reduce_window(x, 0.0, jax.lax.add, window, (1,) * x.ndim, pad)
+    return summed / _pool_counts(x.shape[-3], x.shape[-2], 3).astype(x.dtype)[0]
+
+
+def avg_pool_2x2(x):
+    """AvgPool2d(2, stride=2) on NHWC input (even sizes; odd trailing rows/cols dropped as PyTorch does)."""
+    return nn.avg_pool(x, (2, 2), strides=(2, 2), padding="VALID")

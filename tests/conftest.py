@@ -1,0 +1,54 @@
+"""Shared test fixtures: paths to ../shared, tiny NAS-Bench-201 setups, compile counting."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import pathlib
+
+import jax
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+SHARED = pathlib.Path(os.environ.get("ZICO_JAX_SHARED", ROOT.parent / "shared"))
+
+
+@pytest.fixture(scope="session")
+def golden_dir() -> pathlib.Path:
+    path = SHARED / "fixtures" / "zico_nb201"
+    if not (path / "expected.json").exists():
+        pytest.fail(f"golden fixtures missing at {path} (set ZICO_JAX_SHARED to the shared/ folder)")
+    return path
+
+
+@pytest.fixture()
+def x64():
+    """Run a test in float64 (jax_enable_x64), restoring the previous setting afterwards."""
+    previous = jax.config.jax_enable_x64
+    jax.config.update("jax_enable_x64", True)
+    yield
+    jax.config.update("jax_enable_x64", previous)
+
+
+def tiny_batches(num_batches=2, batch=4, hw=8, seed=0, dtype=np.float32):
+    rng = np.random.default_rng(seed)
+    xs = rng.normal(size=(num_batches, batch, hw, hw, 3)).astype(dtype)
+    ys = rng.integers(0, 10, (num_batches, batch)).astype(np.int32)
+    return xs, ys
+
+
+@contextlib.contextmanager
+def count_compilations():
+    """Counts XLA backend compilations inside the block: `with count_compilations() as n: ...; n[0]`."""
+    count = [0]
+
+    def listener(event, duration, **kwargs):
+        if event == "/jax/core/compile/backend_compile_duration":
+            count[0] += 1
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        yield count
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)

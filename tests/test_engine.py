@@ -1,0 +1,120 @@
+"""The engine's backends agree with each other and with the standalone network; compilations do not grow."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from conftest import count_compilations, tiny_batches
+from spaces import get_space
+from zico_jax.engine import Engine
+from zico_jax.grads import kernel_leaves
+from zico_jax.proxies import ProxyOptions, feature_shapes, zico, zico_bc
+
+ARCHS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|nor_conv_3x3~2|",
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+]
+
+
+@pytest.fixture(scope="module")
+def space():
+    return get_space("nats_tss", C=4, N=1, image_size=8)
+
+
+def _slice(full, like):
+    """The standalone network's weights: the supernet's leaves at the standalone's paths."""
+    return {k: _slice(full[k], v) for k, v in like.items()} if isinstance(like, dict) else full
+
+
+@pytest.mark.parametrize("arch", ARCHS)
+def test_backends_and_standalone_agree(x64, space, arch):
+    xs, ys = (jnp.asarray(a) for a in tiny_batches(dtype=np.float64))
+    options = ProxyOptions(beta=1.0)
+    tape = Engine(space, xs, ys, ("zico", "zico_bc"), seed=3, backend="tape", options=options)
+    supernet = Engine(space, xs, ys, ("zico", "zico_bc"), seed=3, backend="supernet", options=options)
+    a, b = tape.score_one(arch), supernet.score_one(arch)
+    assert a.scores["zico"] == pytest.approx(b.scores["zico"], rel=1e-10)
+    assert a.scores["zico_bc"] == pytest.approx(b.scores["zico_bc"], rel=1e-10)
+    assert a.layers_counted == b.layers_counted > 0
+
+    g = space.parse(arch)
+    model = space.model(g, dtype=jnp.float64)
+    standalone = model.init(jax.random.key(0), xs[0])["params"]
+    params = _slice(tape.initial_params(g), jax.tree.map(lambda x: x, standalone))
+    variables = {"params": params}
+    assert float(zico(model, variables, xs, ys)) == pytest.approx(a.scores["zico"], rel=1e-10)
+    assert float(zico_bc(model, variables, xs, ys)) == pytest.approx(a.scores["zico_bc"], rel=1e-10)
+
+
+def test_standalone_init_is_a_slice_of_the_space_init(space):
+    """linen derives weights from module paths: the standalone network of g, initialised with g's key, holds
+    exactly the supernet's weights at its paths. This is what makes 'architecture as data' the same network."""
+    xs, ys = tiny_batches()
+    engine = Engine(space, xs, ys, ("zico",))
+    g = space.parse(ARCHS[0])
+    standalone = space.model(g).init(engine.candidate_key(g), xs[0, :1])["params"]
+    sliced = _slice(engine.initial_params(g), standalone)
+    for a, b in zip(jax.tree.leaves(standalone), jax.tree.leaves(sliced)):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_layer_table_matches_the_network(space):
+    """space.layers(g) (analytic, used by ZiCo-BC and FLOPs) agrees with the shapes the network produces."""
+    xs, _ = tiny_batches()
+    for arch in ARCHS:
+        g = space.parse(arch)
+        model = space.model(g)
+        variables = model.init(jax.random.key(0), xs[0])
+        shapes = feature_shapes(model, variables, xs[0])
+        table = {layer.path: (*layer.out_hw, layer.out_channels) for layer in space.layers(g)}
+        assert shapes == table
+        kernels = kernel_leaves(variables["params"])
+        assert {p: k.size for p, k in kernels.items()} == {l.path: l.weight_count for l in space.layers(g)}
+
+
+def test_supernet_compiles_once_for_many_architectures(space):
+    xs, ys = tiny_batches()
+    engine = Engine(space, xs, ys, ("zico", "zico_bc"), backend="supernet")
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(str(space.sample(rng)) for _ in range(60)))[:50]
+    assert len(archs) == 50
+    with count_compilations() as first:
+        next(engine.score(archs[:1]))
+    with count_compilations() as rest:
+        results = list(engine.score(archs[1:]))
+    assert first[0] >= 1 and rest[0] == 0, (first[0], rest[0])
+    assert len({round(r.scores["zico"], 6) for r in results}) > 40  # really different candidates
+
+
+def test_tape_executables_do_not_grow_with_candidates(space):
+    xs, ys = tiny_batches()
+    engine = Engine(space, xs, ys, ("zico",), backend="tape")
+    rng = np.random.default_rng(1)
+    archs = [space.sample(rng) for _ in range(120)]
+    with count_compilations() as warm:
+        list(engine.score(archs[:80]))
+    with count_compilations() as later:
+        list(engine.score(archs[80:]))
+    assert warm[0] > 0 and later[0] == 0, (warm[0], later[0])
+
+
+def test_scores_depend_on_seed_and_arch_only(space):
+    xs, ys = tiny_batches()
+    a = Engine(space, xs, ys, ("zico",), seed=5).score_one(ARCHS[0]).scores["zico"]
+    b = list(Engine(space, xs, ys, ("zico",), seed=5).score([ARCHS[1], ARCHS[0]]))[1].scores["zico"]
+    c = Engine(space, xs, ys, ("zico",), seed=6).score_one(ARCHS[0]).scores["zico"]
+    assert a == b and a != c
+
+
+def test_engine_input_errors(space):
+    xs, ys = tiny_batches()
+    with pytest.raises(ValueError, match=r"at least 2 mini-batches"):
+        Engine(space, xs[:1], ys[:1])
+    with pytest.raises(ValueError, match=r"expected xs \(N, B, H, W, C\)"):
+        Engine(space, xs[0], ys[0])
+    with pytest.raises(ValueError, match="unknown backend 'gpu'"):
+        Engine(space, xs, ys, backend="gpu")
+    with pytest.raises(KeyError, match="unknown proxy 'zen'"):
+        Engine(space, xs, ys, ("zico", "zen"))

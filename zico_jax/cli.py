@@ -1,0 +1,129 @@
+"""The `zico` command: score architectures, run the correlation experiment.
+
+    zico score --space nats_tss --arch '|nor_conv_3x3~0|+|...|' [--arch ...] [--proxies zico,zico_bc]
+               [--batch-size 64] [--num-batches 2] [--beta 1] [--seed 0] [--weights W.npz] [--inputs X.npz]
+               [--x64] [--json]
+    zico correlate --num-archs 1000 --output-dir runs/nb201   (the same run as experiments/correlation.py)
+
+Bad input (unknown op, wrong node count, bad edge source, missing file, mismatched weights) exits with status 2
+and one line `zico: error: ...` that names the offending part, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+EXIT_BAD_INPUT = 2
+
+
+def _common(p: argparse.ArgumentParser):
+    p.add_argument("--space", default="nats_tss", help="search space name (default nats_tss)")
+    p.add_argument("--proxies", default="zico,zico_bc", help="comma-separated proxy names")
+    p.add_argument("--batch-size", type=int, default=64, help="images per mini-batch")
+    p.add_argument("--num-batches", type=int, default=2, help="mini-batches N (ZiCo's statistics over N)")
+    p.add_argument("--beta", type=float, default=1.0, help="ZiCo-BC's beta (0 gives ZiCo)")
+    p.add_argument("--feature-map", default="output", choices=("output", "input"), help="ZiCo-BC's H, W, C")
+    p.add_argument("--seed", type=int, default=0, help="seed of the weights and of the batch draw")
+    p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16_120")
+    p.add_argument("--data-source", default="offline", choices=("offline", "tfds"))
+    p.add_argument("--data-dir", default=None, help="folder with the offline data (default ../shared/data)")
+    p.add_argument("--backend", default="auto", choices=("auto", "tape", "supernet"))
+    p.add_argument("--x64", action="store_true", help="compute in float64")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zico", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    score = sub.add_parser("score", help="score architectures with ZiCo / ZiCo-BC")
+    _common(score)
+    score.add_argument("--arch", action="append", required=True, help="genotype string (repeatable)")
+    score.add_argument("--weights", help=".npz of PyTorch-named weights (instead of the seeded init)")
+    score.add_argument("--inputs", help=".npz with x (M, 3, H, W) float32 and y (M,), cut into --num-batches")
+    score.add_argument("--cumulative", action="store_true", help="ZiCo on running gradient sums (official repo)")
+    score.add_argument("--json", action="store_true", help="one JSON object per architecture per line")
+    corr = sub.add_parser("correlate", help="rank correlation of proxies against benchmark accuracy")
+    _common(corr)
+    corr.add_argument("--num-archs", type=int, default=1000, help="architectures to score (0 = all)")
+    corr.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample")
+    corr.add_argument("--groundtruth", default=None, help="benchmark table (CSV or official file)")
+    corr.add_argument("--output-dir", required=True, help="where scores.jsonl, summary.* and scatter.png go")
+    return parser
+
+
+def _inputs(args):
+    import jax.numpy as jnp
+
+    from zico_jax import data
+
+    dtype = jnp.float64 if args.x64 else jnp.float32
+    if getattr(args, "inputs", None):
+        xs, ys = data.load_inputs_npz(args.inputs, args.num_batches)
+    else:
+        x, y = data.load_images(args.dataset, "train", args.data_source, args.data_dir)
+        xs, ys = data.make_batches(x, y, args.num_batches, args.batch_size, args.seed)
+    return jnp.asarray(xs, dtype), jnp.asarray(ys)
+
+
+def cmd_score(args) -> int:
+    import numpy as np
+
+    from spaces import get_space
+    from spaces.torch_import import load_torch_weights
+    from zico_jax.engine import Engine
+    from zico_jax.proxies import ProxyOptions
+
+    space = get_space(args.space)
+    genotypes = [space.parse(a) for a in args.arch]  # fail on a bad genotype before any compute
+    xs, ys = _inputs(args)
+    engine = Engine(space, xs, ys, args.proxies.split(","), seed=args.seed, backend=args.backend,
+                    options=ProxyOptions(args.beta, args.feature_map), cumulative=args.cumulative)
+    state_dict = dict(np.load(args.weights)) if args.weights else None
+    for g in genotypes:
+        params = load_torch_weights(space, g, state_dict, xs.dtype) if state_dict is not None else None
+        result = engine.score_one(g, params)
+        if args.json:
+            row = {**result.row(), "space": args.space, "num_batches": int(xs.shape[0]),
+                   "batch_size": int(xs.shape[1]), "beta": args.beta, "seed": args.seed,
+                   "dtype": str(xs.dtype), "weights": args.weights or "init"}
+            print(json.dumps(row), flush=True)
+        else:
+            scores = "  ".join(f"{k}={v:.4f}" for k, v in result.scores.items())
+            print(f"{result.arch}  params={result.params}  {scores}", flush=True)
+    return 0
+
+
+def cmd_correlate(args) -> int:
+    from experiments.configs.correlation import get_config
+    from zico_jax.correlation import format_table, run_correlation
+
+    config = get_config()
+    config.update(space=args.space, dataset=args.dataset, data_source=args.data_source, data_dir=args.data_dir,
+                  groundtruth=args.groundtruth, proxies=args.proxies, num_archs=args.num_archs,
+                  arch_seed=args.arch_seed, batch_size=args.batch_size, num_batches=args.num_batches,
+                  beta=args.beta, feature_map=args.feature_map, seed=args.seed, x64=args.x64,
+                  backend=args.backend, output_dir=args.output_dir)
+    print(format_table(run_correlation(config)))
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from spaces.base import GenotypeError
+    from spaces.torch_import import WeightImportError
+
+    try:
+        return {"score": cmd_score, "correlate": cmd_correlate}[args.command](args)
+    except (GenotypeError, WeightImportError, FileNotFoundError, KeyError, ValueError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"zico: error: {message}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,127 @@
+"""Proxies by name: what configs and flags select (`--proxies zico,zico_bc,params`).
+
+A proxy maps one candidate's `Measurement` (what the engine measured once: per-layer ZiCo terms from the
+per-batch gradients, the layer table, analytic counts) to a float. Every proxy of a run reads the same
+measurement, so adding `zico_bc` or `params` beside `zico` costs no extra forward or backward pass.
+
+Example:
+    >>> @register_proxy("log_params", needs_grads=False)
+    ... def log_params(m, options):
+    ...     return math.log(m.params)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, Mapping, Optional
+
+from spaces.base import LayerInfo
+from zico_jax.proxies.zico import bias_penalty
+
+FEATURE_MAPS = ("output", "input")
+
+
+@dataclasses.dataclass(frozen=True)
+class Measurement:
+    """What the engine measured for one candidate.
+
+    `terms[path]` is ZiCo's log S_l for each counted layer (layers with S_l = 0 are absent); `layers` maps every
+    Conv/Dense layer of the candidate to its `LayerInfo`; `params` and `flops` are the space's analytic counts.
+    """
+
+    terms: Mapping[str, float]
+    layers: Mapping[str, LayerInfo]
+    params: int
+    flops: int
+
+
+@dataclasses.dataclass(frozen=True)
+class ProxyOptions:
+    """Options shared by proxies. `beta`, `feature_map`: ZiCo-BC's weight and which feature map it reads."""
+
+    beta: float = 1.0
+    feature_map: str = "output"
+
+    def __post_init__(self):
+        if self.feature_map not in FEATURE_MAPS:
+            raise ValueError(f"feature_map {self.feature_map!r}: expected one of {', '.join(FEATURE_MAPS)}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Proxy:
+    name: str
+    fn: Callable[[Measurement, ProxyOptions], float]
+    needs_grads: bool
+
+
+_PROXIES: dict[str, Proxy] = {}
+
+
+def register_proxy(name: str, needs_grads: bool = True):
+    """Decorator: register `fn(measurement, options) -> float` under `name`."""
+
+    def wrap(fn):
+        if name in _PROXIES:
+            raise ValueError(f"proxy {name!r} registered twice")
+        _PROXIES[name] = Proxy(name, fn, needs_grads)
+        return fn
+
+    return wrap
+
+
+def get_proxy(name: str) -> Proxy:
+    if name not in _PROXIES:
+        raise KeyError(f"unknown proxy {name!r}; registered proxies: {', '.join(proxy_names())}")
+    return _PROXIES[name]
+
+
+def proxy_names() -> list[str]:
+    return sorted(_PROXIES)
+
+
+def parse_proxies(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    """'zico,zico_bc' or a sequence -> validated names, in order, without repeats."""
+    names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else [str(n).strip() for n in spec]
+    names = [n for n in dict.fromkeys(names) if n]
+    if not names:
+        raise ValueError(f"no proxy named in {spec!r}; registered proxies: {', '.join(proxy_names())}")
+    for n in names:
+        get_proxy(n)
+    return tuple(names)
+
+
+def feature_map_size(layer: LayerInfo, feature_map: str) -> tuple[int, int, int]:
+    """(H, W, C) ZiCo-BC reads for `layer`: its output map (default) or its input map."""
+    if feature_map == "output":
+        return (*layer.out_hw, layer.out_channels)
+    return (*layer.in_hw, layer.in_channels)
+
+
+@register_proxy("zico")
+def _zico(m: Measurement, options: ProxyOptions) -> float:
+    """ZiCo: sum of log S_l over counted layers (`zico_jax.proxies.zico`)."""
+    return float(sum(m.terms.values()))
+
+
+@register_proxy("zico_bc")
+def _zico_bc(m: Measurement, options: ProxyOptions) -> float:
+    """ZiCo-BC: sum over counted layers of log S_l - beta * log(H_l W_l / sqrt(C_l))."""
+    total = 0.0
+    for path, term in m.terms.items():
+        layer: Optional[LayerInfo] = m.layers.get(path)
+        if layer is None:
+            raise KeyError(f"zico_bc: layer {path!r} has a gradient but is not in the space's layer table")
+        total += term - options.beta * bias_penalty(feature_map_size(layer, options.feature_map))
+    return total
+
+
+@register_proxy("params", needs_grads=False)
+def _params(m: Measurement, options: ProxyOptions) -> float:
+    """#Params: all parameters of the standalone network (the benchmark's convention)."""
+    return float(m.params)
+
+
+@register_proxy("flops", needs_grads=False)
+def _flops(m: Measurement, options: ProxyOptions) -> float:
+    """FLOPs: multiply-accumulates of the Conv/Dense layers for one input image."""
+    return float(m.flops)

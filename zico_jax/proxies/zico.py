@@ -1,0 +1,158 @@
+"""ZiCo (Li et al., ICLR 2023) and ZiCo-BC (bias-corrected ZiCo, ICCV 2023 workshops).
+
+For each counted layer l with weight gradients g_n (one per mini-batch n = 1..N, taken at the initial weights):
+
+    mu_l   = mean_n |g_n|                (per element; absolute value first)
+    sig_l  = std_n  g_n,  ddof = 0        (per element; population std of the signed gradient)
+    S_l    = sum over elements with sig_l != 0 of  mu_l / sig_l
+    ZiCo   = sum over layers with S_l > 0 of  log S_l
+
+    ZiCo-BC = sum over the same layers of  [ log S_l  -  beta * log(H_l * W_l / sqrt(C_l)) ]
+
+Semantics, each chosen to match the official code (SLDGroup/ZiCo, `ZeroShotProxy/compute_zico.py`):
+  * layers counted: every convolution (depthwise, 1x1, stem and reduction convs included) and every dense layer;
+    their weight (the flax leaf `kernel`) only - no biases, no BatchNorm scale/shift;
+  * std with ddof=0 (numpy's default; ddof=1 would add log(sqrt 2) per layer at N=2 and change the ranking);
+  * no epsilon: elements whose std is exactly 0 are dropped; a layer whose S_l is 0 (all its gradients zero,
+    e.g. a conv whose output never reaches the loss) contributes nothing, not log 0;
+  * natural log; mini-batches separate: g_n is the gradient of mini-batch n alone. The official repository's
+    `getzico` calls `loss.backward()` per batch without `zero_grad()`, so as written it reads running sums
+    g_1, g_1 + g_2, ...; `cumulative=True` reproduces that literally. The default follows the paper's formula
+    and the golden values in `../shared/fixtures/zico_nb201` (matched to 1e-12 in float64).
+  * ZiCo-BC (the paper leaves the feature map open): H_l, W_l, C_l are the layer's OUTPUT height, width and
+    channels (`feature_map="output"`, default) or its input's (`"input"`); dense layers have H = W = 1 and
+    C = output (input) features. beta = 1 for classification and detection, 2 for segmentation (the paper);
+    beta = 0 gives ZiCo exactly. The penalty is taken over the layers ZiCo counts (S_l > 0).
+
+Example:
+    >>> grads = per_batch_grads(classification_loss(model.apply), params, xs, ys)
+    >>> zico_statistic(kernel_leaves(grads))
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Callable, Mapping, NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from zico_jax import grads as G
+
+class LayerTerms(NamedTuple):
+    """Per-layer ZiCo terms: `terms[path]` = log S_l (0 where not counted), `counted[path]` = S_l > 0."""
+
+    terms: dict[str, jax.Array]
+    counted: dict[str, jax.Array]
+
+
+def layer_term(grad: jax.Array, cumulative: bool = False) -> tuple[jax.Array, jax.Array]:
+    """(log S_l, S_l > 0) of one layer from its per-batch gradients `grad` of shape (N, *weight_shape)."""
+    g = grad.reshape(grad.shape[0], -1)
+    if cumulative:
+        g = jnp.cumsum(g, axis=0)
+    std = jnp.std(g, axis=0)  # ddof=0
+    mean_abs = jnp.mean(jnp.abs(g), axis=0)
+    nonzero = std != 0
+    # The inner where keeps the untaken 0/0 branch from producing NaN gradients-of-gradients or warnings.
+    total = jnp.sum(jnp.where(nonzero, mean_abs / jnp.where(nonzero, std, 1), 0))
+    counted = total > 0
+    return jnp.where(counted, jnp.log(jnp.where(counted, total, 1)), 0.0), counted
+
+
+def zico_layer_terms(kernel_grads: Mapping[str, jax.Array], cumulative: bool = False) -> LayerTerms:
+    """Per-layer terms for `{layer path: (N, *shape) gradients}` (see `grads.kernel_leaves`)."""
+    for path, g in kernel_grads.items():
+        if g.ndim < 2 or g.shape[0] < 2:
+            raise ValueError(f"ZiCo: layer {path!r} has gradients of shape {g.shape}; expected (N >= 2, *weight_shape)")
+    pairs = {path: layer_term(g, cumulative) for path, g in kernel_grads.items()}
+    return LayerTerms({p: t for p, (t, _) in pairs.items()}, {p: c for p, (_, c) in pairs.items()})
+
+
+def zico_statistic(kernel_grads: Mapping[str, jax.Array], cumulative: bool = False) -> jax.Array:
+    """ZiCo = sum_l log S_l over counted layers, from per-batch kernel gradients."""
+    terms = zico_layer_terms(kernel_grads, cumulative)
+    return sum(terms.terms.values(), jnp.zeros(()))
+
+
+def bias_penalty(hwc: tuple[int, int, int]) -> float:
+    """log(H * W / sqrt(C)): ZiCo-BC's per-layer correction for a feature map of size H x W x C."""
+    h, w, c = hwc
+    if min(h, w, c) <= 0:
+        raise ValueError(f"ZiCo-BC: feature map {hwc} must have positive H, W, C")
+    return math.log(h * w / math.sqrt(c))
+
+
+def zico_bc_from_terms(terms: LayerTerms, shapes: Mapping[str, tuple[int, int, int]], beta: float = 1.0):
+    """ZiCo-BC from per-layer terms and each counted layer's (H, W, C)."""
+    total = jnp.zeros(())
+    for path, term in terms.terms.items():
+        if path not in shapes:
+            raise KeyError(f"ZiCo-BC: no feature-map size for layer {path!r}; known: {sorted(shapes)[:5]}...")
+        total = total + jnp.where(terms.counted[path], term - beta * bias_penalty(shapes[path]), 0.0)
+    return total
+
+
+def feature_shapes(model, variables, x) -> dict[str, tuple[int, int, int]]:
+    """Output (H, W, C) of every kernel-carrying layer of a flax `model`, from an abstract forward pass on `x`.
+
+    Convolution outputs (B, H, W, C) give (H, W, C); dense outputs (B, C) give (1, 1, C). No FLOPs are spent
+    (`jax.eval_shape`). Spaces provide the same table analytically (`Space.layers`), with input sizes too.
+    """
+    layers = G.kernel_leaves(variables["params"])
+
+    def capture(v, x):
+        keep = lambda mdl, _: "/".join(mdl.scope.path) in layers  # noqa: E731
+        _, state = model.apply(v, x, capture_intermediates=keep, mutable=["intermediates"])
+        return state["intermediates"]
+
+    shapes = {}
+    for path, leaf in jax.tree_util.tree_flatten_with_path(jax.eval_shape(capture, variables, x))[0]:
+        keys = [getattr(k, "key", None) for k in path]  # module names..., '__call__', then the output's index
+        mod = "/".join(str(k) for k in keys if isinstance(k, str) and k != "__call__")
+        if mod in layers:
+            s = leaf.shape
+            shapes[mod] = (s[-3], s[-2], s[-1]) if len(s) >= 4 else (1, 1, s[-1])
+    missing = sorted(set(layers) - set(shapes))
+    if missing:
+        raise ValueError(f"ZiCo-BC: could not read the output shape of layer {missing[0]!r}; pass shapes=")
+    return shapes
+
+
+def zico(model, variables, xs, ys, *, loss: Callable = G.cross_entropy, method: str = "vmap", cumulative=False):
+    """ZiCo of a flax `model` at `variables` on mini-batches xs (N, B, ...), ys (N, B): one jitted call."""
+    return _measure(model, variables, xs, ys, loss, method, cumulative)[0]
+
+
+def zico_bc(
+    model, variables, xs, ys, *, beta: float = 1.0, shapes=None, loss: Callable = G.cross_entropy,
+    method: str = "vmap", cumulative=False,
+):
+    """ZiCo-BC of a flax `model`; layer sizes are read from the model unless `shapes` {path: (H, W, C)} is given."""
+    terms = _measure(model, variables, xs, ys, loss, method, cumulative)[1]
+    shapes = feature_shapes(model, variables, xs[0]) if shapes is None else shapes
+    return zico_bc_from_terms(terms, shapes, beta)
+
+
+def _measure(model, variables, xs, ys, loss, method, cumulative) -> tuple[jax.Array, LayerTerms]:
+    other = {k: v for k, v in variables.items() if k != "params"}
+
+    @jax.jit
+    def run(params, other, xs, ys):
+        loss_fn = G.classification_loss(model.apply, other, loss)
+        kg = G.kernel_leaves(G.per_batch_grads(loss_fn, params, xs, ys, method))
+        terms = zico_layer_terms(kg, cumulative)
+        return sum(terms.terms.values(), jnp.zeros(())), terms
+
+    return run(variables["params"], other, xs, ys)
+
+
+def as_numpy_terms(terms: LayerTerms) -> dict[str, Any]:
+    """Per-layer terms as plain floats for analysis / JSON (None where the layer is not counted)."""
+    return {p: (float(t) if bool(terms.counted[p]) else None) for p, t in terms.terms.items()}
+
+
+__all__ = [
+    "LayerTerms", "layer_term", "zico_layer_terms", "zico_statistic", "bias_penalty", "zico_bc_from_terms",
+    "feature_shapes", "zico", "zico_bc", "as_numpy_terms",
+]

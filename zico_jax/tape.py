@@ -1,0 +1,167 @@
+"""Per-batch gradients of a network run as a tape of compiled blocks (the engine's CPU backend).
+
+Why: XLA:CPU runs convolutions inside `cond`/`switch` bodies as slow generic thunks, so a control-flow supernet
+is ~10x slower than a network compiled for one genotype, and compiling per genotype costs seconds each
+(`../shared/NOTES-jax-cpu.md`). A network is instead a short list of module applications (`TapeNode`s); each
+distinct (module config, input shape) is compiled once, as forward and as backward, and the candidates of a
+space reuse the same small set of executables: the number of compilations does not grow with the number of
+candidates.
+
+Semantics are those of `jax.vmap(jax.grad(loss))` over mini-batches, exactly:
+  * values carry a leading mini-batch axis (N, B, H, W, C); each kernel applies its module to every mini-batch
+    separately (Python-unrolled: `vmap` would turn weight gradients into grouped convolutions), so BatchNorm sees
+    each mini-batch's own statistics;
+  * backward kernels differentiate w.r.t. a per-mini-batch copy of the weights, which yields the N weight
+    gradients (N, *shape) at the cost of one backward pass;
+  * the loss is the mean cross-entropy of each mini-batch.
+Nodes that cannot reach the loss are not computed, and their weights get no gradient entry: the same as the
+exact zeros the full network would give them (ZiCo skips such layers either way).
+
+Example:
+    >>> # grads = tape_grads(space.tape(g), params, xs, ys)  # {'stem/conv/kernel': (N, 3, 3, 3, 16), ...}
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from typing import Any, Callable, Optional, Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import optax
+
+
+@dataclasses.dataclass(frozen=True)
+class TapeNode:
+    """One application: `fn` is a Flax module (params at `path` in the network's params) or a parameter-free
+    function of the input values; `inputs` index values (0 is the network input, node k makes value k + 1).
+    A non-`differentiable` node passes no gradient to its inputs (e.g. zeros shaped like its input)."""
+
+    fn: Any
+    inputs: tuple[int, ...]
+    path: Optional[tuple[str, ...]] = None
+    differentiable: bool = True
+
+
+def add_n(*xs):
+    return functools.reduce(jnp.add, xs)
+
+
+def zeros_like(x):
+    return jnp.zeros_like(x)
+
+
+def _per_batch(module: nn.Module, params, xs):
+    """Apply `module` to each mini-batch; params carry a leading mini-batch axis."""
+    n = xs[0].shape[0]
+    return jnp.stack(
+        [module.apply({"params": jax.tree.map(lambda a: a[i], params)}, *(x[i] for x in xs)) for i in range(n)]
+    )
+
+
+def _broadcast(params, n):
+    return jax.tree.map(lambda a: jnp.broadcast_to(a, (n,) + a.shape), params)
+
+
+@functools.lru_cache(maxsize=None)
+def _module_forward(module: nn.Module):
+    return jax.jit(lambda params, *xs: _per_batch(module, _broadcast(params, xs[0].shape[0]), xs))
+
+
+@functools.lru_cache(maxsize=None)
+def _module_backward(module: nn.Module):
+    def backward(params, xs, cotangent):
+        _, vjp = jax.vjp(lambda p, xs: _per_batch(module, p, xs), _broadcast(params, cotangent.shape[0]), xs)
+        return vjp(cotangent)
+
+    return jax.jit(backward)
+
+
+@functools.lru_cache(maxsize=None)
+def _function_forward(fn: Callable):
+    return jax.jit(fn)
+
+
+@functools.lru_cache(maxsize=None)
+def _function_backward(fn: Callable):
+    return jax.jit(lambda xs, cotangent: jax.vjp(fn, *xs)[1](cotangent))
+
+
+@functools.lru_cache(maxsize=None)
+def _loss_head(module: nn.Module):
+    """Mean cross-entropy of each mini-batch; returns (losses (N,), per-batch param grads, feature grads)."""
+
+    def total_loss(params, feats, labels):
+        logits = _per_batch(module, params, (feats,))
+        losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(axis=-1)
+        return losses.sum(), losses
+
+    def head(params, feats, labels):
+        grad_fn = jax.grad(total_loss, argnums=(0, 1), has_aux=True)
+        (dparams, dfeats), losses = grad_fn(_broadcast(params, feats.shape[0]), feats, labels)
+        return losses, dparams, dfeats
+
+    return jax.jit(head)
+
+
+def _subtree(params, path):
+    for key in path:
+        params = params[key]
+    return params
+
+
+def _live_nodes(nodes: Sequence[TapeNode]) -> list[bool]:
+    """Which nodes the last node (the loss head) depends on."""
+    live = [False] * len(nodes)
+    live[-1] = True
+    for k in range(len(nodes) - 1, -1, -1):
+        if live[k]:
+            for v in nodes[k].inputs:
+                if v > 0:
+                    live[v - 1] = True
+    return live
+
+
+def tape_grads(nodes: Sequence[TapeNode], params, xs, ys) -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Per-mini-batch losses (N,) and weight gradients {'/'-joined param path: (N, *shape)} of a tape.
+
+    `xs`: (N, B, H, W, C) inputs, `ys`: (N, B) integer labels. The last node must be the classifier head
+    (a module mapping features to logits). Parameters of nodes that cannot reach the loss get no entry.
+    """
+    live = _live_nodes(nodes)
+    values: list[Any] = [xs] + [None] * len(nodes)
+    for k, node in enumerate(nodes[:-1]):
+        if not live[k]:
+            continue
+        inputs = [values[v] for v in node.inputs]
+        if node.path is None:
+            values[k + 1] = _function_forward(node.fn)(*inputs)
+        else:
+            values[k + 1] = _module_forward(node.fn)(_subtree(params, node.path), *inputs)
+
+    head = nodes[-1]
+    losses, dparams, dfeats = _loss_head(head.fn)(_subtree(params, head.path), values[head.inputs[0]], ys)
+    grads = {head.path: dparams}
+    cotangents: dict[int, Any] = {head.inputs[0]: dfeats}
+    for k in range(len(nodes) - 2, -1, -1):
+        node = nodes[k]
+        dy = cotangents.pop(k + 1, None)
+        if dy is None or not node.differentiable:
+            continue
+        inputs = tuple(values[v] for v in node.inputs)
+        if node.fn is add_n:
+            dxs = (dy,) * len(inputs)
+        elif node.path is None:
+            dxs = _function_backward(node.fn)(inputs, dy)
+        else:
+            grads[node.path], dxs = _module_backward(node.fn)(_subtree(params, node.path), inputs, dy)
+        for v, dx in zip(node.inputs, dxs):
+            if v > 0:
+                cotangents[v] = dx if v not in cotangents else cotangents[v] + dx
+    flat = {}
+    for path, tree in grads.items():
+        for leaf_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
+            flat["/".join(path + tuple(p.key for p in leaf_path))] = leaf
+    return losses, flat

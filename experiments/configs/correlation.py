@@ -1,0 +1,47 @@
+"""Config of the correlation experiment (`experiments/correlation.py`, `zico correlate`): rank correlation of
+training-free proxies with benchmark accuracy over a sample of architectures.
+
+Fields:
+  space, space_options   search space name and its constructor options (e.g. {"C": 4, "N": 1} for a tiny
+                         NAS-Bench-201); for nats_tss, num_classes and image_size default to the dataset's.
+  dataset, data_source   cifar10 | cifar100 | imagenet16_120; offline (bundled CIFAR-10 sample) | tfds.
+  data_dir               data folder (None: $ZICO_JAX_DATA or ../shared/data).
+  groundtruth            benchmark table (None: the default NAS-Bench-201 table in the data folder).
+  proxies                comma-separated registered proxy names; params and flops are always reported beside them.
+  num_archs, arch_seed   how many architectures (0 or -1: all) and which: the first num_archs of a permutation of
+                         the space drawn with np.random.default_rng(arch_seed), so a larger num_archs extends a
+                         smaller run's sample.
+  batch_size, num_batches, beta, feature_map, seed, x64, backend
+                         the scoring semantics (seed: weight init and batch draw; x64: float64).
+  output_dir             where scores.jsonl, summary.json, summary.md, config.json and scatter.png go (required).
+  log_every              a plain progress log line every this many architectures.
+
+Example:
+    python -m experiments.correlation --config=experiments/configs/correlation.py \
+        --config.num_archs=100 --config.output_dir=runs/nb201_100
+"""
+
+import ml_collections
+
+
+def get_config() -> ml_collections.ConfigDict:
+    config = ml_collections.ConfigDict()
+    config.space = "nats_tss"
+    config.space_options = ml_collections.ConfigDict()
+    config.dataset = "cifar10"
+    config.data_source = "offline"
+    config.data_dir = ml_collections.config_dict.placeholder(str)
+    config.groundtruth = ml_collections.config_dict.placeholder(str)
+    config.proxies = "zico,zico_bc"
+    config.num_archs = 1000
+    config.arch_seed = 0
+    config.batch_size = 64
+    config.num_batches = 2
+    config.beta = 1.0
+    config.feature_map = "output"
+    config.seed = 0
+    config.x64 = False
+    config.backend = "auto"
+    config.output_dir = ml_collections.config_dict.placeholder(str)
+    config.log_every = 25
+    return config

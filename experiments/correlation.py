@@ -1,0 +1,85 @@
+"""Rank correlation of training-free proxies (ZiCo, ZiCo-BC, ...) with benchmark accuracy.
+
+    python -m experiments.correlation --num_archs 1000 --output_dir runs/nb201_1000
+    python -m experiments.correlation --space_options C=4,N=1 --num_archs 50 --output_dir runs/tiny
+
+The config (experiments/configs/correlation.py) holds every setting; the short flags below override it when given.
+Rerunning into the same --output_dir resumes: architectures already in scores.jsonl are not scored again.
+Missing data or a bad setting ends with one line `correlation: error: ...` and exit status 1.
+"""
+
+import ast
+import os
+import pathlib
+import sys
+
+if __package__ in (None, ""):  # run as a script: make the project importable without installing it
+    sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from absl import app, flags
+from ml_collections import config_flags
+
+config_flags.DEFINE_config_file(
+    "config", os.path.join(os.path.dirname(os.path.abspath(__file__)), "configs", "correlation.py"),
+    "experiment config file (ml_collections); override fields with --config.FIELD=VALUE", lock_config=False)
+# Convenience flags: None means "as in the config".
+flags.DEFINE_string("space", None, "search space name")
+flags.DEFINE_string("space_options", None, "space constructor options as KEY=VALUE,..., e.g. C=4,N=1 "
+                    "(config_flags cannot add keys to the config's empty space_options dict)")
+flags.DEFINE_string("dataset", None, "cifar10 | cifar100 | imagenet16_120")
+flags.DEFINE_string("proxies", None, "comma-separated proxy names, e.g. zico,zico_bc")
+flags.DEFINE_integer("num_archs", None, "architectures to score (0 or -1: all)")
+flags.DEFINE_integer("batch_size", None, "images per mini-batch")
+flags.DEFINE_integer("num_batches", None, "mini-batches per architecture")
+flags.DEFINE_float("beta", None, "ZiCo-BC's beta")
+flags.DEFINE_integer("seed", None, "seed of the weight init and the batch draw")
+flags.DEFINE_string("output_dir", None, "folder for scores.jsonl, summary.*, config.json, scatter.png")
+flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA or ../shared/data)")
+flags.DEFINE_bool("x64", None, "compute in float64")
+FLAGS = flags.FLAGS
+
+OVERRIDES = ("space", "dataset", "proxies", "num_archs", "batch_size", "num_batches", "beta", "seed", "output_dir",
+             "data_dir", "x64")
+
+
+def parse_options(text: str) -> dict:
+    """'C=4,N=1' -> {'C': 4, 'N': 1}; values are Python literals where they parse as one, else strings."""
+    options = {}
+    for item in filter(None, (part.strip() for part in text.split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise app.UsageError(f"--space_options: expected KEY=VALUE items separated by commas, got {item!r}")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return options
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    config = FLAGS.config
+    for name in OVERRIDES:
+        if FLAGS[name].value is not None:
+            config[name] = FLAGS[name].value
+    if FLAGS.space_options is not None:
+        config.space_options.update(parse_options(FLAGS.space_options))
+    if config.x64:
+        import jax
+
+        jax.config.update("jax_enable_x64", True)
+    from zico_jax.correlation import format_table, run_correlation
+    from zico_jax.data import DataNotFoundError
+
+    try:
+        summary = run_correlation(config)
+    except (DataNotFoundError, ValueError, KeyError) as err:
+        message = err.args[0] if isinstance(err, KeyError) and err.args else err
+        print(f"correlation: error: {message}", file=sys.stderr)
+        sys.exit(1)
+    print(format_table(summary))
+
+
+if __name__ == "__main__":
+    app.run(main)

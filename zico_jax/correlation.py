@@ -1,0 +1,293 @@
+"""The correlation experiment: how well do training-free proxies rank architectures by their trained accuracy?
+
+`run_correlation(config)` (config: `experiments/configs/correlation.py`) does, as a pure function of its config:
+  1. chooses `num_archs` architectures: the first `num_archs` of a permutation of `space.enumerate()` drawn with
+     `np.random.default_rng(arch_seed)` (0 or -1: all), kept in that order, so a larger run extends a smaller one;
+  2. draws `num_batches` x `batch_size` training images once with `seed` and scores every architecture with one
+     `zico_jax.engine.Engine` (weights initialised from `seed` and the architecture);
+  3. appends one row per architecture to `<output_dir>/scores.jsonl` as soon as it is scored (`ResultsLog`: a
+     killed run loses at most one row). Rows carry the arch, its benchmark index, every score, params, flops,
+     seconds and the semantics used (space, dataset, data source, proxies, batches, batch size, beta, feature map,
+     seed, dtype, backend). A rerun skips the architectures already there; rerunning into a folder whose
+     scores were computed with other semantics is an error, since a mixed file would be meaningless;
+  4. summarises ALL rows of scores.jsonl (resumed ones too) against the benchmark: Kendall tau-b, Spearman rho and
+     top-10% precision per proxy and accuracy column (`zico_jax.metrics`), with params and FLOPs beside the
+     proxies as free baselines, and writes summary.json, summary.md, config.json (config, library versions,
+     devices) and scatter.png.
+Ground-truth columns: cifar10 -> cifar10valid_valid and cifar10_test; cifar100 -> cifar100_test;
+imagenet16_120 -> imagenet16_120_test. The scatter plots use the last (the test accuracy).
+
+Example:
+    >>> from experiments.configs.correlation import get_config
+    >>> config = get_config(); config.num_archs = 100; config.output_dir = "runs/nb201_100"
+    >>> print(format_table(run_correlation(config)))
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import pathlib
+import time
+from typing import Any, Mapping, Sequence
+
+import flax
+import jax
+import jax.numpy as jnp
+import numpy as np
+from absl import logging
+
+from spaces import get_space
+from zico_jax import data as D
+from zico_jax.groundtruth import GroundTruth, load_nb201
+from zico_jax.metrics import rank_correlations
+from zico_jax.proxies import registry as R
+from zico_jax.results import Progress, ResultsLog, read_rows
+
+GROUNDTRUTH_COLUMNS = {
+    "cifar10": ("cifar10valid_valid", "cifar10_test"),
+    "cifar100": ("cifar100_test",),
+    "imagenet16_120": ("imagenet16_120_test",),
+}
+# NAS-Bench-201's networks have a head of the dataset's classes and see its image size.
+NB201_DATASET_OPTIONS = {"cifar10": dict(num_classes=10, image_size=32), "cifar100": dict(num_classes=100, image_size=32),
+                         "imagenet16_120": dict(num_classes=120, image_size=16)}
+GROUNDTRUTH_LOADERS = {"nats_tss": load_nb201}
+FREE_PROXIES = ("params", "flops")  # in every row already: compared at no cost
+# Config fields that change what a score means; resuming with any of them different is an error.
+SEMANTIC_FIELDS = ("space", "space_options", "dataset", "data_source", "proxies", "num_batches", "batch_size",
+                   "beta", "feature_map", "seed", "dtype")
+METRICS = ("n", "kendall_tau", "spearman_rho", "top10_precision")
+
+
+def run_correlation(config) -> dict[str, Any]:
+    """Score, resume, summarise (see the module docstring); returns the summary written to summary.json."""
+    start = time.perf_counter()
+    if not config.get("output_dir"):
+        raise ValueError("config.output_dir is required: the folder for scores.jsonl and the summary")
+    if config.dataset not in GROUNDTRUTH_COLUMNS:
+        raise ValueError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
+    if config.x64 and not jax.config.jax_enable_x64:
+        raise ValueError("config.x64=True needs float64 enabled first: jax.config.update('jax_enable_x64', True)")
+    proxies = R.parse_proxies(config.proxies)
+    space = get_space(config.space, **_space_options(config))
+    groundtruth = _load_groundtruth(config)  # before scoring: a missing table should not cost an hour of compute
+    columns = GROUNDTRUTH_COLUMNS[config.dataset]
+    out = pathlib.Path(config.output_dir)
+    semantics = semantics_of(config, proxies)
+    check_resumable(out, semantics)
+
+    archs = choose_archs(space, config.num_archs, config.arch_seed)
+    log = ResultsLog(out / "scores.jsonl")
+    try:
+        if log.writer:
+            _write_json(out / "config.json", _run_record(config, semantics))
+        done = log.done()
+        todo = [a for a in archs if a not in done]
+        logging.info("correlation: %d architectures, %d already in %s, %d to score", len(archs),
+                     len(archs) - len(todo), log.path, len(todo))
+        if todo:
+            _score_into(log, space, todo, config, proxies, semantics, groundtruth)
+        rows = log.rows()
+    finally:
+        log.close()
+
+    summary = summarize(rows, groundtruth, list(proxies) + [p for p in FREE_PROXIES if p not in proxies], columns)
+    summary.update(space=config.space, dataset=config.dataset, main_column=columns[-1], scored_now=len(todo),
+                   seconds=round(time.perf_counter() - start, 2))
+    if log.writer:
+        _write_json(out / "summary.json", summary)
+        (out / "summary.md").write_text(format_table(summary) + "\n", encoding="utf-8")
+        plot_scatter(rows, groundtruth, summary, out / "scatter.png")
+    return summary
+
+
+def _space_options(config) -> dict[str, Any]:
+    options = config.get("space_options") or {}
+    options = dict(options.to_dict() if hasattr(options, "to_dict") else options)
+    if config.space == "nats_tss":  # the dataset fixes the head and the image size unless set explicitly
+        options = {**NB201_DATASET_OPTIONS.get(config.dataset, {}), **options}
+    return options
+
+
+def _load_groundtruth(config) -> GroundTruth:
+    if config.space not in GROUNDTRUTH_LOADERS:
+        raise ValueError(f"config.space {config.space!r} has no benchmark ground truth here; spaces with one: "
+                         f"{', '.join(GROUNDTRUTH_LOADERS)}")
+    return GROUNDTRUTH_LOADERS[config.space](config.get("groundtruth"), config.get("data_dir"))
+
+
+def semantics_of(config, proxies: Sequence[str]) -> dict[str, Any]:
+    """The fields that define what a score means, as stored in every row and in config.json."""
+    return {"space": config.space, "space_options": _space_options(config), "dataset": config.dataset,
+            "data_source": config.data_source, "proxies": list(proxies), "num_batches": int(config.num_batches),
+            "batch_size": int(config.batch_size), "beta": float(config.beta), "feature_map": config.feature_map,
+            "seed": int(config.seed), "dtype": "float64" if config.x64 else "float32"}
+
+
+def check_resumable(output_dir: pathlib.Path, semantics: Mapping[str, Any]) -> None:
+    """Raise if output_dir already holds scores computed with other semantics (an empty folder is always fine)."""
+    rows = read_rows(output_dir / "scores.jsonl")
+    if not rows:
+        return
+    record_path = output_dir / "config.json"
+    if record_path.exists():
+        previous, origin = json.loads(record_path.read_text(encoding="utf-8")).get("semantics", {}), record_path
+    else:
+        previous, origin = rows[0], output_dir / "scores.jsonl"
+    differences = [f"{k}: {previous.get(k)!r} there, {semantics[k]!r} now" for k in SEMANTIC_FIELDS
+                   if _jsonable(previous.get(k)) != _jsonable(semantics[k])]
+    if differences:
+        raise ValueError(f"cannot resume into {output_dir}: its {len(rows)} scores were computed with other settings "
+                         f"({'; '.join(differences)}; from {origin}). Use a new output_dir, or the same settings.")
+
+
+def choose_archs(space, num_archs: int, arch_seed: int) -> list[str]:
+    """Canonical strings of the first `num_archs` (<= 0: all) of a seeded permutation of the space."""
+    try:
+        every = [str(g) for g in space.enumerate()]
+    except NotImplementedError:
+        raise ValueError(f"space {space.name!r} cannot be enumerated; the correlation run samples from a finite "
+                         "space") from None
+    order = np.random.default_rng(arch_seed).permutation(len(every))
+    count = len(every) if num_archs <= 0 else min(num_archs, len(every))
+    return [every[i] for i in order[:count]]
+
+
+def _score_into(log: ResultsLog, space, todo, config, proxies, semantics, groundtruth) -> None:
+    x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
+    xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
+    num_classes, image_size = getattr(space, "num_classes", None), getattr(space, "image_size", None)
+    if num_classes is not None and int(ys.max()) >= num_classes:
+        raise ValueError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
+                         "set space_options.num_classes to match the dataset")
+    if image_size is not None and xs.shape[2:4] != (image_size, image_size):
+        raise ValueError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
+                         f"{image_size}x{image_size}; set space_options.image_size")
+    from zico_jax.engine import Engine  # imported late: the resume-only path needs no compiler
+
+    dtype = jnp.float64 if config.x64 else jnp.float32
+    engine = Engine(space, jnp.asarray(xs, dtype), jnp.asarray(ys), proxies, seed=config.seed,
+                    options=R.ProxyOptions(config.beta, config.feature_map), backend=config.backend)
+    row_semantics = {**semantics, "backend": engine.backend}
+    with Progress(total=len(todo), desc=f"scoring {config.space}", log_every=config.get("log_every", 25)) as bar:
+        for result in engine.score(todo):
+            index = groundtruth.index(result.arch) if result.arch in groundtruth else None
+            log.append({"arch": result.arch, "index": index, **result.row(), **row_semantics})
+            bar.update()
+
+
+def summarize(rows: Sequence[Mapping[str, Any]], groundtruth: GroundTruth, proxies: Sequence[str],
+              columns: Sequence[str]) -> dict[str, Any]:
+    """Rank correlations of each proxy (a row field) with each ground-truth column, over the rows' archs.
+
+    Each architecture counts once (its first row). Rows whose arch is not in the table, or whose score is missing
+    or not finite, are left out of that statistic; `n` says how many pairs each used. Returns
+    {"num_rows", "num_with_truth", "proxies", "columns", "correlations": {proxy: {column: {n, kendall_tau,
+    spearman_rho, top10_precision}}}}; a statistic with fewer than 2 usable pairs is NaN.
+    """
+    unique = first_rows(rows)
+    archs = [row["arch"] for row in unique]
+    correlations: dict[str, dict[str, dict[str, float]]] = {}
+    for proxy in proxies:
+        scores = np.array([_as_float(row.get(proxy)) for row in unique], np.float64)
+        correlations[proxy] = {}
+        for column in columns:
+            truth = _truth(groundtruth, archs, column)
+            try:
+                stats = rank_correlations(scores, truth)
+            except ValueError:  # fewer than 2 finite pairs
+                usable = int(np.sum(np.isfinite(scores) & np.isfinite(truth)))
+                stats = {"n": usable, "kendall_tau": math.nan, "spearman_rho": math.nan, "top10_precision": math.nan}
+            correlations[proxy][column] = stats
+    return {"num_rows": len(unique), "num_with_truth": sum(a in groundtruth for a in archs), "proxies": list(proxies),
+            "columns": list(columns), "correlations": correlations}
+
+
+def format_table(summary: Mapping[str, Any]) -> str:
+    """The summary as a Markdown table: one line per proxy and ground-truth column."""
+    def number(v):
+        return "n/a" if v is None or (isinstance(v, float) and not math.isfinite(v)) else f"{v:.4f}"
+
+    title = f"{summary.get('num_rows', '?')} architectures"
+    if "space" in summary:
+        title = f"{summary['space']} on {summary['dataset']}: {title}"
+    lines = [f"**{title}**", "", "| proxy | ground truth | n | Kendall tau | Spearman rho | top-10% precision |",
+             "|---|---|---:|---:|---:|---:|"]
+    for proxy, by_column in summary["correlations"].items():
+        for column, s in by_column.items():
+            lines.append(f"| {proxy} | {column} | {s['n']} | {number(s['kendall_tau'])} | "
+                         f"{number(s['spearman_rho'])} | {number(s['top10_precision'])} |")
+    return "\n".join(lines)
+
+
+def plot_scatter(rows, groundtruth: GroundTruth, summary: Mapping[str, Any], path) -> None:
+    """One panel per proxy: score vs the main accuracy column, tau and rho in the title (PNG, Agg canvas)."""
+    from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
+
+    column, proxies = summary["main_column"], summary["proxies"]
+    unique = first_rows(rows)
+    truth = _truth(groundtruth, [row["arch"] for row in unique], column)
+    ncols = min(len(proxies), 4)
+    nrows = math.ceil(len(proxies) / ncols)
+    fig = Figure(figsize=(4 * ncols, 3.4 * nrows), layout="constrained")
+    for i, proxy in enumerate(proxies):
+        ax = fig.add_subplot(nrows, ncols, i + 1)
+        scores = np.array([_as_float(row.get(proxy)) for row in unique], np.float64)
+        ax.scatter(scores, truth, s=6, alpha=0.5)
+        finite = scores[np.isfinite(scores)]
+        if finite.size and finite.min() > 0 and finite.max() > 10 * finite.min():  # counts spanning decades
+            ax.set_xscale("log")
+        s = summary["correlations"][proxy][column]
+        ax.set_title(f"{proxy}: tau={_fmt(s['kendall_tau'])}, rho={_fmt(s['spearman_rho'])} (n={s['n']})",
+                     fontsize=9)
+        ax.set_xlabel(proxy)
+        ax.set_ylabel(column)
+    fig.savefig(path, dpi=110)
+
+
+def first_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The first row of each arch, in file order (a duplicate can only repeat a deterministic score)."""
+    first: dict[str, Mapping[str, Any]] = {}
+    for row in rows:
+        first.setdefault(row["arch"], row)
+    return list(first.values())
+
+
+def _fmt(v) -> str:
+    return "n/a" if v is None or not math.isfinite(v) else f"{v:.3f}"
+
+
+def _as_float(v) -> float:
+    return math.nan if v is None else float(v)
+
+
+def _truth(groundtruth: GroundTruth, archs: Sequence[str], column: str) -> np.ndarray:
+    return np.array([groundtruth.value(a, column) if a in groundtruth else math.nan for a in archs], np.float64)
+
+
+def _jsonable(value):
+    """JSON round trip, so that tuples and lists (and ConfigDicts and dicts) compare equal."""
+    return json.loads(json.dumps(value, sort_keys=True, default=str))
+
+
+def _run_record(config, semantics) -> dict[str, Any]:
+    return {"config": config.to_dict(), "semantics": semantics,
+            "versions": {"jax": jax.__version__, "flax": flax.__version__, "numpy": np.__version__},
+            "devices": [str(d) for d in jax.devices()]}
+
+
+def _write_json(path: pathlib.Path, obj) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # NaN is not JSON: write it as null so other tools can read the file.
+    path.write_text(json.dumps(_nan_to_none(obj), indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _nan_to_none(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj

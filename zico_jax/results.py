@@ -1,0 +1,192 @@
+"""Results that survive a kill, and progress that batch logs can read.
+
+`ResultsLog(path)` is an append-only JSON-lines file: one JSON object per scored candidate, written with flush +
+`os.fsync` after every row, so a run killed at any moment loses at most the row in flight. Rows are keyed by
+`row[key]` (default "arch"); `done()` is the set of keys already in the file, which is how a rerun resumes.
+
+A run killed mid-write can leave a truncated last line. Reading ignores any line that is not valid JSON with a
+warning (such a line can only come from a kill: every complete row is one `json.dumps` plus a newline), and the
+writer first ends the partial line, so the rewritten row starts on a line of its own.
+
+Only process 0 writes (`jax.process_index() == 0`); on the other processes of a multi-host run `append` is a
+no-op, while `done()` still reads the shared file so that every process skips the same candidates.
+
+`Progress` wraps tqdm (count, rate, time left) for interactive runs and, every `log_every` items, writes one plain
+absl log line (count/total, rate/s, ETA) so that logs of batch jobs show progress too.
+
+Example:
+    >>> with ResultsLog("runs/x/scores.jsonl") as log, Progress(total=len(todo), desc="scoring") as bar:
+    ...     for arch in todo:
+    ...         if arch not in log.done():
+    ...             log.append({"arch": arch, "zico": 1.0})
+    ...         bar.update()
+    >>> rows = read_rows("runs/x/scores.jsonl")
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pathlib
+import sys
+import time
+from typing import Any, Mapping
+
+import jax
+import tqdm
+from absl import logging
+
+
+def _parse_lines(path: pathlib.Path) -> list[dict[str, Any]]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        lines = f.read().split("\n")
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:
+            where = "its last line" if number >= len(lines) - 1 else f"line {number}"
+            logging.warning("%s: ignoring %s, which is not complete JSON (a run killed mid-write): %.80r",
+                            path, where, line)
+            continue
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}, line {number}: expected a JSON object per line, got {type(row).__name__}")
+        rows.append(row)
+    return rows
+
+
+def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
+    """Every complete row of a JSON-lines results file, in file order; [] if the file does not exist."""
+    path = pathlib.Path(path)
+    return _parse_lines(path) if path.exists() else []
+
+
+class ResultsLog:
+    """Append-only, crash-safe JSON-lines results file (see the module docstring).
+
+    Args:
+      path: the .jsonl file; its folder is created if needed.
+      key: the field that names a row; `done()` collects it.
+      writer: whether this process writes; default `jax.process_index() == 0`.
+    """
+
+    def __init__(self, path: str | os.PathLike, key: str = "arch", writer: bool | None = None):
+        self.path = pathlib.Path(path)
+        self.key = key
+        self.writer = jax.process_index() == 0 if writer is None else writer
+        self._rows = read_rows(self.path)
+        for number, row in enumerate(self._rows, start=1):
+            if key not in row:
+                raise ValueError(f"{self.path}: row {number} has no {key!r} field (fields: {', '.join(row)})")
+        self._done = {row[key] for row in self._rows}
+        self._file = None
+        if self.writer:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
+            self._file = open(self.path, "a", encoding="utf-8")
+            if needs_newline:  # end a truncated last line so the next row starts on a line of its own
+                self._file.write("\n")
+                self._flush()
+
+    def done(self) -> set:
+        """The keys of the rows already written (read at open, plus those appended since)."""
+        return set(self._done)
+
+    def rows(self) -> list[dict[str, Any]]:
+        """All complete rows: those read at open followed by those appended since (on every process)."""
+        return list(self._rows)
+
+    def append(self, row: Mapping[str, Any]) -> None:
+        """Write one row and make it durable before returning (no-op on processes other than 0)."""
+        if self.key not in row:
+            raise ValueError(f"ResultsLog.append: the row needs a {self.key!r} field; got fields {', '.join(row)}")
+        row = dict(row)
+        self._rows.append(row)
+        self._done.add(row[self.key])
+        if self._file is None:
+            return
+        self._file.write(json.dumps(row) + "\n")
+        self._flush()
+
+    def _flush(self):
+        self._file.flush()
+        os.fsync(self._file.fileno())
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> "ResultsLog":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _ends_with_newline(path: pathlib.Path) -> bool:
+    with open(path, "rb") as f:
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"
+
+
+def _duration(seconds: float) -> str:
+    return str(datetime.timedelta(seconds=int(round(seconds))))
+
+
+class Progress:
+    """tqdm progress bar plus a plain absl log line every `log_every` items.
+
+    Args:
+      total: number of items expected (None if unknown: no ETA).
+      desc: label shown on the bar and in the log lines.
+      log_every: log a line every this many items (0: never).
+      force: show the tqdm bar even when stderr is not a terminal (it is hidden there by default: a bar's carriage
+        returns make batch logs unreadable, and the log lines carry the same information).
+    """
+
+    def __init__(self, total: int | None = None, desc: str = "", log_every: int = 10, force: bool = False):
+        self.total, self.desc, self.log_every = total, desc, log_every
+        self.count = 0
+        self._start = time.perf_counter()
+        show = force or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
+        self._bar = tqdm.tqdm(total=total, desc=desc or None, disable=not show, dynamic_ncols=True)
+
+    @property
+    def rate(self) -> float:
+        """Items per second since the start."""
+        elapsed = time.perf_counter() - self._start
+        return self.count / elapsed if elapsed > 0 else 0.0
+
+    def status(self) -> str:
+        """'desc: count/total (pct%), rate/s, elapsed, ETA' - the plain log line."""
+        elapsed = time.perf_counter() - self._start
+        rate = self.rate
+        done = f"{self.count}/{self.total} ({100.0 * self.count / self.total:.0f}%)" if self.total else f"{self.count}"
+        eta = ""
+        if self.total and rate > 0:
+            eta = f", ETA {_duration(max(self.total - self.count, 0) / rate)}"
+        prefix = f"{self.desc}: " if self.desc else ""
+        return f"{prefix}{done}, {rate:.3g}/s, elapsed {_duration(elapsed)}{eta}"
+
+    def update(self, n: int = 1) -> None:
+        before = self.count
+        self.count += n
+        self._bar.update(n)
+        if self.log_every and self.count // self.log_every > before // self.log_every:
+            logging.info("%s", self.status())
+
+    def close(self) -> None:
+        self._bar.close()
+        if self.log_every and self.count % self.log_every:  # the last line, unless it was just logged
+            logging.info("%s", self.status())
+
+    def __enter__(self) -> "Progress":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+

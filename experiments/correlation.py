@@ -65,10 +65,17 @@ def main(argv):
             config[name] = FLAGS[name].value
     if FLAGS.space_options is not None:
         config.space_options.update(parse_options(FLAGS.space_options))
-    if config.x64:
-        import jax
+    import jax
 
+    from zico_jax.sharding import initialize_distributed
+
+    initialize_distributed()  # a no-op unless the environment names several processes (TPU pod, SLURM)
+    if config.x64:
         jax.config.update("jax_enable_x64", True)
+    if config.compilation_cache:
+        from zico_jax.compilation_cache import enable_compilation_cache
+
+        enable_compilation_cache()
     from zico_jax.correlation import format_table, run_correlation
     from zico_jax.data import DataNotFoundError
 

@@ -7,10 +7,15 @@ import pytest
 from zico_jax import cli
 
 
+def run(argv):
+    # The persistent cache stays off in tests: cache hits would hide the compilations other tests count.
+    return cli.main(argv + ["--no-compilation-cache"])
+
+
 def test_score_json_with_imported_weights_and_inputs(golden_dir, capsys, x64):
     case = json.loads((golden_dir / "expected.json").read_text())["cases"][2]
     npz = str(golden_dir / case["file"])
-    code = cli.main(["score", "--arch", case["arch"], "--weights", npz, "--inputs", npz, "--x64", "--json",
+    code = run(["score", "--arch", case["arch"], "--weights", npz, "--inputs", npz, "--x64", "--json",
                      "--proxies", "zico,zico_bc", "--beta", "0"])
     assert code == 0
     row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
@@ -31,7 +36,7 @@ def test_score_json_with_imported_weights_and_inputs(golden_dir, capsys, x64):
      "unknown proxy 'zen'"),
 ])
 def test_bad_input_is_one_line(argv, message, capsys):
-    assert cli.main(argv) == cli.EXIT_BAD_INPUT
+    assert run(argv) == cli.EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and err.startswith("zico: error:") and message in err, err
 
@@ -39,5 +44,5 @@ def test_bad_input_is_one_line(argv, message, capsys):
 def test_mismatched_weights(golden_dir, capsys):
     npz = str(golden_dir / "case_1.npz")  # weights of another architecture
     arch = "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|nor_conv_3x3~2|"
-    assert cli.main(["score", "--arch", arch, "--weights", npz, "--inputs", npz]) == cli.EXIT_BAD_INPUT
+    assert run(["score", "--arch", arch, "--weights", npz, "--inputs", npz]) == cli.EXIT_BAD_INPUT
     assert "cells.0.layers.0.op.1.weight" in capsys.readouterr().err

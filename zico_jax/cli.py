@@ -31,6 +31,9 @@ def _common(p: argparse.ArgumentParser):
     p.add_argument("--data-dir", default=None, help="folder with the offline data (default ../shared/data)")
     p.add_argument("--backend", default="auto", choices=("auto", "tape", "supernet"))
     p.add_argument("--x64", action="store_true", help="compute in float64")
+    p.add_argument("--candidate-batch", type=int, default=8, help="candidates per device call (supernet backend)")
+    p.add_argument("--no-compilation-cache", action="store_true",
+                   help="do not use JAX's persistent compilation cache ($ZICO_JAX_CACHE, ~/.cache/zico_jax/xla)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -78,7 +81,8 @@ def cmd_score(args) -> int:
     genotypes = [space.parse(a) for a in args.arch]  # fail on a bad genotype before any compute
     xs, ys = _inputs(args)
     engine = Engine(space, xs, ys, args.proxies.split(","), seed=args.seed, backend=args.backend,
-                    options=ProxyOptions(args.beta, args.feature_map), cumulative=args.cumulative)
+                    options=ProxyOptions(args.beta, args.feature_map), cumulative=args.cumulative,
+                    candidate_batch=args.candidate_batch)
     state_dict = dict(np.load(args.weights)) if args.weights else None
     for g in genotypes:
         params = load_torch_weights(space, g, state_dict, xs.dtype) if state_dict is not None else None
@@ -103,17 +107,21 @@ def cmd_correlate(args) -> int:
                   groundtruth=args.groundtruth, proxies=args.proxies, num_archs=args.num_archs,
                   arch_seed=args.arch_seed, batch_size=args.batch_size, num_batches=args.num_batches,
                   beta=args.beta, feature_map=args.feature_map, seed=args.seed, x64=args.x64,
-                  backend=args.backend, output_dir=args.output_dir)
+                  backend=args.backend, candidate_batch=args.candidate_batch, output_dir=args.output_dir)
     print(format_table(run_correlation(config)))
     return 0
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.x64:
-        import jax
+    import jax
 
+    if args.x64:
         jax.config.update("jax_enable_x64", True)
+    if not args.no_compilation_cache:
+        from zico_jax.compilation_cache import enable_compilation_cache
+
+        enable_compilation_cache()
     from spaces.base import GenotypeError
     from spaces.torch_import import WeightImportError
 

@@ -168,7 +168,8 @@ def _score_into(log: ResultsLog, space, todo, config, proxies, semantics, ground
 
     dtype = jnp.float64 if config.x64 else jnp.float32
     engine = Engine(space, jnp.asarray(xs, dtype), jnp.asarray(ys), proxies, seed=config.seed,
-                    options=R.ProxyOptions(config.beta, config.feature_map), backend=config.backend)
+                    options=R.ProxyOptions(config.beta, config.feature_map), backend=config.backend,
+                    candidate_batch=config.get("candidate_batch", 8))
     row_semantics = {**semantics, "backend": engine.backend}
     with Progress(total=len(todo), desc=f"scoring {config.space}", log_every=config.get("log_every", 25)) as bar:
         for result in engine.score(todo):

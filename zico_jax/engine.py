@@ -38,14 +38,17 @@ from typing import Any, Iterable, Iterator, Mapping
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.sharding import PartitionSpec
 
 from spaces.base import Space
 from zico_jax import grads as G
+from zico_jax import sharding as S
 from zico_jax import tape as T
 from zico_jax.proxies import registry as R
 from zico_jax.proxies.zico import layer_term, zico_layer_terms
 
 BACKENDS = ("auto", "tape", "supernet")
+CANDIDATE_LOOPS = ("map", "vmap")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -75,13 +78,17 @@ class Engine:
       options: proxy options (ZiCo-BC's beta and feature map).
       backend: "auto", "tape" or "supernet" (see the module docstring).
       cumulative: ZiCo on running sums of the per-batch gradients (the official repository's literal behaviour).
-      grad_method: how the supernet backend lays out the N gradients ("vmap", "unroll", "map").
+      grad_method: how the N gradients are laid out when scoring imported weights ("vmap", "unroll", "map").
+      candidate_batch: candidates per call of the supernet program (rounded up to a multiple of the device
+        count); it bounds the memory per device.
+      mesh: the device mesh the candidate axis is split over (default: every device, `sharding.candidate_mesh`).
+      candidate_loop: "map" (default; grouping-invariant scores) or "vmap" over a device's candidates.
     """
 
     def __init__(
         self, space: Space, xs, ys, proxies: Iterable[str] = ("zico",), *, seed: int = 0,
         options: R.ProxyOptions = R.ProxyOptions(), backend: str = "auto", cumulative: bool = False,
-        grad_method: str = "vmap",
+        grad_method: str = "vmap", candidate_batch: int = 8, mesh=None, candidate_loop: str = "map",
     ):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if xs.ndim != 5 or ys.shape != xs.shape[:2]:
@@ -100,6 +107,11 @@ class Engine:
         self.supernet = space.model(None, dtype=self.dtype)
         self._needs_grads = any(R.get_proxy(p).needs_grads for p in self.proxies)
         self._code0 = space.encode(space.sample(np.random.default_rng(0)))
+        if candidate_loop not in CANDIDATE_LOOPS:
+            raise ValueError(f"Engine: candidate_loop {candidate_loop!r}; expected one of {', '.join(CANDIDATE_LOOPS)}")
+        self.candidate_loop = candidate_loop
+        self.mesh = S.candidate_mesh() if mesh is None else mesh
+        self.candidate_batch = -(-max(1, candidate_batch) // self.mesh.size) * self.mesh.size
 
     # ------------------------------------------------------------------------------------------- weights
     def candidate_key(self, genotype) -> jax.Array:
@@ -126,16 +138,67 @@ class Engine:
         return R.Measurement(terms, layers, self.space.params(g), self.space.flops(g))
 
     def score_one(self, genotype, params=None) -> CandidateScore:
+        """One candidate; `params` as in `measure`."""
+        if params is None and self._batched:
+            return next(self._score_batch([genotype]))
         start = time.perf_counter()
-        g = self.space.parse(genotype) if isinstance(genotype, str) else genotype
-        m = self.measure(g, params)
-        scores = {name: R.get_proxy(name).fn(m, self.options) for name in self.proxies}
-        return CandidateScore(str(g), scores, m.params, m.flops, len(m.terms), time.perf_counter() - start)
+        g = self._parse(genotype)
+        return self._result(g, self.measure(g, params), time.perf_counter() - start)
 
     def score(self, genotypes: Iterable) -> Iterator[CandidateScore]:
-        """Score each genotype (object or official string) in order, yielding results as they finish."""
+        """Score each genotype (object or official string) in order, yielding results as they finish.
+
+        The supernet backend scores `candidate_batch` candidates per call, split over the mesh; the tape
+        backend one at a time. A generator of genotypes is consumed lazily."""
+        if not self._batched:
+            for g in genotypes:
+                yield self.score_one(g)
+            return
+        batch = []
         for g in genotypes:
-            yield self.score_one(g)
+            batch.append(g)
+            if len(batch) == self.candidate_batch:
+                yield from self._score_batch(batch)
+                batch = []
+        if batch:
+            yield from self._score_batch(batch)
+
+    @property
+    def _batched(self) -> bool:
+        return self.backend == "supernet" and self._needs_grads
+
+    def _parse(self, genotype):
+        return self.space.parse(genotype) if isinstance(genotype, str) else genotype
+
+    def _result(self, g, m: R.Measurement, seconds: float) -> CandidateScore:
+        scores = {name: R.get_proxy(name).fn(m, self.options) for name in self.proxies}
+        return CandidateScore(str(g), scores, m.params, m.flops, len(m.terms), seconds)
+
+    def _score_batch(self, genotypes) -> Iterator[CandidateScore]:
+        """One call of the space's program on a padded, sharded batch of candidates."""
+        start = time.perf_counter()
+        gs = [self._parse(g) for g in genotypes]
+        pad = [gs[0]] * (self.candidate_batch - len(gs))  # a fixed batch shape: one compilation
+        ids = np.array([self.space.arch_id(g) for g in gs + pad], np.uint32)
+        codes = np.stack([self.space.encode(g) for g in gs + pad])
+        program = _batched_program(self.supernet, self.xs.shape[2:], self.dtype, self.cumulative, self.mesh,
+                                   self.candidate_loop)
+        terms, counted = S.to_host(program(S.shard_candidates(ids, self.mesh), S.shard_candidates(codes, self.mesh),
+                                           np.uint32(self.seed), self._xs_replicated, self._ys_replicated))
+        seconds = (time.perf_counter() - start) / len(gs)
+        for i, g in enumerate(gs):
+            layer_terms = {p: float(terms[p][i]) for p in terms if counted[p][i]}
+            layers = {layer.path: layer for layer in self.space.layers(g)}
+            m = R.Measurement(layer_terms, layers, self.space.params(g), self.space.flops(g))
+            yield self._result(g, m, seconds)
+
+    @functools.cached_property
+    def _xs_replicated(self):
+        return S.replicate(self.xs, self.mesh)
+
+    @functools.cached_property
+    def _ys_replicated(self):
+        return S.replicate(self.ys, self.mesh)
 
     # ------------------------------------------------------------------------------------------- backends
     def _terms_tape(self, g, params) -> dict[str, float]:
@@ -160,6 +223,43 @@ def _layer_term_jit(grad, cumulative):
 def _supernet_init(supernet, image_shape: tuple[int, ...], dtype):
     """Jitted init of the whole space, shared by every engine on the same network and input shape."""
     return jax.jit(lambda key, code: supernet.init(key, jnp.zeros((1, *image_shape), dtype), code)["params"])
+
+
+@functools.lru_cache(maxsize=None)
+def _batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: bool, mesh, candidate_loop: str):
+    """The one compiled program of a space: (arch ids, codes, seed, xs, ys) -> per-layer (terms, counted) for
+    a batch of candidates, the candidate axis sharded over `mesh`.
+
+    Each candidate's weights are initialised inside the program from `fold_in(key(seed), arch_id)`, so only the
+    integer codes cross to the devices. Mini-batch gradients are unrolled: `vmap` over candidates of `vmap` over
+    mini-batches of a convolution's gradient hits an unimplemented batching rule, and on XLA:CPU the vmapped
+    weight gradients become slower grouped convolutions.
+
+    candidate_loop "map": a device loops over its candidates (`lax.map`); each candidate runs the same compiled
+    body whatever the batch or device count, so scores are bitwise independent of the grouping, and `switch`
+    runs one branch per edge. "vmap": the candidates are one batched program (more parallel work per kernel
+    on an accelerator, but `switch` becomes a select that computes every op, and float32 results move by
+    ~1e-3 relative with the batch shape: ZiCo divides by tiny standard deviations).
+    """
+
+    def one(arch_id, code, seed, xs, ys):
+        key = jax.random.fold_in(jax.random.key(seed), arch_id)
+        params = supernet.init(key, jnp.zeros((1, *image_shape), dtype), code)["params"]
+        loss = G.classification_loss(lambda v, x: supernet.apply(v, x, code))
+        grads = G.per_batch_grads(loss, params, xs, ys, "unroll")
+        terms = zico_layer_terms(G.kernel_leaves(grads), cumulative)
+        return terms.terms, terms.counted
+
+    if candidate_loop == "vmap":
+        batched = jax.vmap(one, in_axes=(0, 0, None, None, None))
+    else:
+        def batched(ids, codes, seed, xs, ys):
+            return jax.lax.map(lambda c: one(c[0], c[1], seed, xs, ys), (ids, codes))
+    # shard_map, not jit's SPMD partitioner: each device runs the program on its own candidates. The partitioner
+    # splits vmapped (grouped) weight-gradient convolutions wrongly over the candidate axis.
+    c, rep = PartitionSpec(S.AXIS), PartitionSpec()
+    # check_vma=False: flax init and grad mix replicated and per-device values in ways the checker rejects.
+    return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=(c, c, rep, rep, rep), out_specs=c, check_vma=False))
 
 
 @functools.lru_cache(maxsize=None)

@@ -67,26 +67,24 @@ def _broadcast(params, n):
 
 @functools.lru_cache(maxsize=None)
 def _module_forward(module: nn.Module):
-    return jax.jit(lambda params, *xs: _per_batch(module, _broadcast(params, xs[0].shape[0]), xs))
+    """Forward of a module node; returns its output and the pullback, whose residuals stay on the device so the
+    backward does not recompute the forward (a `jax.vjp` pullback is a pytree and crosses `jit`)."""
 
+    def forward(params, *xs):
+        per_batch = _broadcast(params, xs[0].shape[0])  # a copy per mini-batch: its cotangent is g_n
+        return jax.vjp(lambda p, *xs: _per_batch(module, p, xs), per_batch, *xs)
 
-@functools.lru_cache(maxsize=None)
-def _module_backward(module: nn.Module):
-    def backward(params, xs, cotangent):
-        _, vjp = jax.vjp(lambda p, xs: _per_batch(module, p, xs), _broadcast(params, cotangent.shape[0]), xs)
-        return vjp(cotangent)
-
-    return jax.jit(backward)
+    return jax.jit(forward)
 
 
 @functools.lru_cache(maxsize=None)
 def _function_forward(fn: Callable):
-    return jax.jit(fn)
+    return jax.jit(lambda *xs: jax.vjp(fn, *xs))
 
 
-@functools.lru_cache(maxsize=None)
-def _function_backward(fn: Callable):
-    return jax.jit(lambda xs, cotangent: jax.vjp(fn, *xs)[1](cotangent))
+@jax.jit
+def _pull_back(pullback, cotangent):
+    return pullback(cotangent)
 
 
 @functools.lru_cache(maxsize=None)
@@ -132,17 +130,23 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys) -> tuple[jax.Array, di
     """
     live = _live_nodes(nodes)
     values: list[Any] = [xs] + [None] * len(nodes)
+    pullbacks: dict[int, Any] = {}
     for k, node in enumerate(nodes[:-1]):
         if not live[k]:
             continue
         inputs = [values[v] for v in node.inputs]
-        if node.path is None:
-            values[k + 1] = _function_forward(node.fn)(*inputs)
+        if node.fn is add_n:
+            values[k + 1] = _add_n_jit(*inputs)
+        elif not node.differentiable:
+            values[k + 1] = _constant_jit(node.fn)(*inputs)
+        elif node.path is None:
+            values[k + 1], pullbacks[k] = _function_forward(node.fn)(*inputs)
         else:
-            values[k + 1] = _module_forward(node.fn)(_subtree(params, node.path), *inputs)
+            values[k + 1], pullbacks[k] = _module_forward(node.fn)(_subtree(params, node.path), *inputs)
 
     head = nodes[-1]
     losses, dparams, dfeats = _loss_head(head.fn)(_subtree(params, head.path), values[head.inputs[0]], ys)
+    values = None  # the pullbacks hold what the backward needs
     grads = {head.path: dparams}
     cotangents: dict[int, Any] = {head.inputs[0]: dfeats}
     for k in range(len(nodes) - 2, -1, -1):
@@ -150,18 +154,25 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys) -> tuple[jax.Array, di
         dy = cotangents.pop(k + 1, None)
         if dy is None or not node.differentiable:
             continue
-        inputs = tuple(values[v] for v in node.inputs)
         if node.fn is add_n:
-            dxs = (dy,) * len(inputs)
+            dxs = (dy,) * len(node.inputs)
         elif node.path is None:
-            dxs = _function_backward(node.fn)(inputs, dy)
+            dxs = _pull_back(pullbacks.pop(k), dy)
         else:
-            grads[node.path], dxs = _module_backward(node.fn)(_subtree(params, node.path), inputs, dy)
+            grads[node.path], *dxs = _pull_back(pullbacks.pop(k), dy)
         for v, dx in zip(node.inputs, dxs):
             if v > 0:
-                cotangents[v] = dx if v not in cotangents else cotangents[v] + dx
+                cotangents[v] = dx if v not in cotangents else _add_n_jit(cotangents[v], dx)
     flat = {}
     for path, tree in grads.items():
         for leaf_path, leaf in jax.tree_util.tree_flatten_with_path(tree)[0]:
             flat["/".join(path + tuple(p.key for p in leaf_path))] = leaf
     return losses, flat
+
+
+_add_n_jit = jax.jit(add_n)
+
+
+@functools.lru_cache(maxsize=None)
+def _constant_jit(fn: Callable):
+    return jax.jit(fn)

@@ -13,6 +13,8 @@ Fields:
                          smaller run's sample.
   batch_size, num_batches, beta, feature_map, seed, x64, backend
                          the scoring semantics (seed: weight init and batch draw; x64: float64).
+  candidate_batch        candidates per device call of the supernet backend (bounds the memory per device).
+  compilation_cache      JAX's persistent compilation cache ($ZICO_JAX_CACHE or ~/.cache/zico_jax/xla).
   output_dir             where scores.jsonl, summary.json, summary.md, config.json and scatter.png go (required).
   log_every              a plain progress log line every this many architectures.
 
@@ -42,6 +44,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.x64 = False
     config.backend = "auto"
+    config.candidate_batch = 8
+    config.compilation_cache = True
     config.output_dir = ml_collections.config_dict.placeholder(str)
     config.log_every = 25
     return config

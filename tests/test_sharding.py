@@ -1,0 +1,52 @@
+"""Candidates sharded over 8 virtual CPU devices score exactly as on one device (a subprocess: the device count
+is fixed when jax starts)."""
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+SCRIPT = textwrap.dedent("""
+    import json, sys
+    import jax
+    import numpy as np
+    sys.path.insert(0, "tests")
+    from conftest import tiny_batches
+    from spaces import get_space
+    from zico_jax.engine import Engine
+    from zico_jax.sharding import candidate_mesh
+
+    assert jax.device_count() == 8, jax.devices()
+    space = get_space("nats_tss", C=4, N=1, image_size=8)
+    xs, ys = tiny_batches()
+    rng = np.random.default_rng(7)
+    archs = [str(space.sample(rng)) for _ in range(8)]
+    out = {}
+    for name, devices, batch in [("one", 1, 8), ("two", 2, 4), ("eight", 8, 8)]:
+        engine = Engine(space, xs, ys, ("zico", "zico_bc"), seed=11, backend="supernet",
+                        mesh=candidate_mesh(jax.devices()[:devices]), candidate_batch=batch)
+        out[name] = [r.scores for r in engine.score(archs)]
+    tape = Engine(space, xs, ys, ("zico", "zico_bc"), seed=11, backend="tape")
+    out["tape"] = [r.scores for r in tape.score(archs)]
+    print(json.dumps(out))
+""")
+
+
+def test_sharded_scores_equal_single_device_scores():
+    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    for proxy in ("zico", "zico_bc"):
+        one = np.array([s[proxy] for s in out["one"]])
+        assert len(set(one.round(6))) == 8  # eight different candidates
+        np.testing.assert_array_equal(one, [s[proxy] for s in out["eight"]])
+        np.testing.assert_array_equal(one, [s[proxy] for s in out["two"]])  # another batch shape
+        # another program (float32, where ZiCo's tiny standard deviations amplify rounding)
+        np.testing.assert_allclose(one, [s[proxy] for s in out["tape"]], rtol=1e-2)

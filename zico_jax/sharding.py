@@ -1,0 +1,90 @@
+"""Candidates over devices and hosts: a 1-D `jax.sharding.Mesh` whose one axis splits the candidate batch.
+
+Every process runs the same program on the same list of genotypes (`jax.distributed.initialize()` first on a
+multi-host slice); the candidate axis of each batch is sharded over all devices of all hosts with a
+`NamedSharding`, the inputs (mini-batches) are replicated, and the per-candidate results are gathered to every
+process, of which process 0 writes. Sharding changes where a candidate is computed, never what: a candidate's
+weights come from its own key, so scores do not depend on the device count or the grouping.
+
+Example:
+    >>> mesh = candidate_mesh()                      # all devices
+    >>> codes = shard_candidates(np.zeros((8, 6), np.int32), mesh)
+"""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec
+
+AXIS = "candidates"
+
+
+def candidate_mesh(devices=None) -> Mesh:
+    """A 1-D mesh over `devices` (default: every device of every process) with the axis 'candidates'.
+
+    Built with `Mesh` directly: `jax.make_mesh` now defaults to Explicit axes, under which jit with a
+    NamedSharding fails on the reshapes inside the networks.
+    """
+    devices = jax.devices() if devices is None else list(devices)
+    return Mesh(np.asarray(devices), (AXIS,))
+
+
+def candidate_sharding(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec(AXIS))
+
+
+def replicated(mesh: Mesh) -> NamedSharding:
+    return NamedSharding(mesh, PartitionSpec())
+
+
+def shard_candidates(array, mesh: Mesh) -> jax.Array:
+    """A global array whose leading (candidate) axis is split over the mesh; every process passes the same
+    host array (each process knows every candidate), so this also works across hosts."""
+    array = np.asarray(array)
+    if array.shape[0] % mesh.size:
+        raise ValueError(f"candidate batch of {array.shape[0]} does not divide over {mesh.size} devices")
+    return jax.make_array_from_callback(array.shape, candidate_sharding(mesh), lambda index: array[index])
+
+
+def replicate(array, mesh: Mesh) -> jax.Array:
+    array = np.asarray(array)
+    return jax.make_array_from_callback(array.shape, replicated(mesh), lambda index: array[index])
+
+
+def to_host(tree):
+    """Gather a (possibly multi-host) sharded result to NumPy on every process."""
+    if jax.process_count() == 1:
+        return jax.device_get(tree)
+    from jax.experimental import multihost_utils
+
+    return multihost_utils.process_allgather(tree, tiled=True)
+
+
+def initialize_distributed(enabled: bool | None = None) -> None:
+    """`jax.distributed.initialize()` on a multi-host run (TPU pod slice, or a cluster JAX auto-detects).
+
+    enabled=None: only where the environment says several processes take part (a TPU VM slice with more than one
+    worker, or the JAX_COORDINATOR_ADDRESS / SLURM variables), so single-host runs never wait for a coordinator.
+    """
+    if enabled is None:
+        enabled = any(os.environ.get(v) for v in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID")) or (
+            len([w for w in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if w]) > 1)
+    if enabled and not jax.distributed.is_initialized():
+        jax.distributed.initialize()
+
+
+def is_writer() -> bool:
+    """Process 0 writes results; every other process computes and stays silent."""
+    return jax.process_index() == 0
+
+
+def peak_memory_bytes() -> dict[str, int | None]:
+    """Peak bytes in use per local device, where the backend reports it (GPU/TPU; None on CPU)."""
+    out = {}
+    for device in jax.local_devices():
+        stats = device.memory_stats() if hasattr(device, "memory_stats") else None
+        out[str(device)] = (stats or {}).get("peak_bytes_in_use")
+    return out

@@ -43,6 +43,7 @@ from zico_jax.groundtruth import GroundTruth, load_nb201
 from zico_jax.metrics import rank_correlations
 from zico_jax.proxies import registry as R
 from zico_jax.results import Progress, ResultsLog, read_rows
+from zico_jax.sharding import peak_memory_bytes
 
 GROUNDTRUTH_COLUMNS = {
     "cifar10": ("cifar10valid_valid", "cifar10_test"),
@@ -94,7 +95,7 @@ def run_correlation(config) -> dict[str, Any]:
 
     summary = summarize(rows, groundtruth, list(proxies) + [p for p in FREE_PROXIES if p not in proxies], columns)
     summary.update(space=config.space, dataset=config.dataset, main_column=columns[-1], scored_now=len(todo),
-                   seconds=round(time.perf_counter() - start, 2))
+                   seconds=round(time.perf_counter() - start, 2), peak_memory_bytes=peak_memory_bytes())
     if log.writer:
         _write_json(out / "summary.json", summary)
         (out / "summary.md").write_text(format_table(summary) + "\n", encoding="utf-8")

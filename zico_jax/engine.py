@@ -126,7 +126,7 @@ class Engine:
     def measure(self, genotype, params=None) -> R.Measurement:
         """One candidate's measurement. `params`: the standalone network's weights (e.g. imported from
         PyTorch) instead of the seeded initialisation."""
-        g = self.space.parse(genotype) if isinstance(genotype, str) else genotype
+        g = self._parse(genotype)
         terms: dict[str, float] = {}
         if self._needs_grads:
             if params is None:
@@ -134,6 +134,9 @@ class Engine:
             elif self.backend == "supernet":  # the program reads every weight of the space: fill in the rest
                 params = _overlay(self.initial_params(g), params)
             terms = self._terms_tape(g, params) if self.backend == "tape" else self._terms_supernet(g, params)
+        return self._measurement(g, terms)
+
+    def _measurement(self, g, terms: Mapping[str, float]) -> R.Measurement:
         layers = {layer.path: layer for layer in self.space.layers(g)}
         return R.Measurement(terms, layers, self.space.params(g), self.space.flops(g))
 
@@ -188,9 +191,7 @@ class Engine:
         seconds = (time.perf_counter() - start) / len(gs)
         for i, g in enumerate(gs):
             layer_terms = {p: float(terms[p][i]) for p in terms if counted[p][i]}
-            layers = {layer.path: layer for layer in self.space.layers(g)}
-            m = R.Measurement(layer_terms, layers, self.space.params(g), self.space.flops(g))
-            yield self._result(g, m, seconds)
+            yield self._result(g, self._measurement(g, layer_terms), seconds)
 
     @functools.cached_property
     def _xs_replicated(self):

@@ -147,12 +147,7 @@ def _measure(model, variables, xs, ys, loss, method, cumulative) -> tuple[jax.Ar
     return run(variables["params"], other, xs, ys)
 
 
-def as_numpy_terms(terms: LayerTerms) -> dict[str, Any]:
-    """Per-layer terms as plain floats for analysis / JSON (None where the layer is not counted)."""
-    return {p: (float(t) if bool(terms.counted[p]) else None) for p, t in terms.terms.items()}
-
-
 __all__ = [
     "LayerTerms", "layer_term", "zico_layer_terms", "zico_statistic", "bias_penalty", "zico_bc_from_terms",
-    "feature_shapes", "zico", "zico_bc", "as_numpy_terms",
+    "feature_shapes", "zico", "zico_bc",
 ]

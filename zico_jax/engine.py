@@ -127,6 +127,8 @@ class Engine:
         """One candidate's measurement. `params`: the standalone network's weights (e.g. imported from
         PyTorch) instead of the seeded initialisation."""
         g = self._parse(genotype)
+        if params is None and self._batched:
+            return self._measure_batch([g])[0]
         terms: dict[str, float] = {}
         if self._needs_grads:
             if params is None:
@@ -178,9 +180,15 @@ class Engine:
         return CandidateScore(str(g), scores, m.params, m.flops, len(m.terms), seconds)
 
     def _score_batch(self, genotypes) -> Iterator[CandidateScore]:
-        """One call of the space's program on a padded, sharded batch of candidates."""
         start = time.perf_counter()
         gs = [self._parse(g) for g in genotypes]
+        measurements = self._measure_batch(gs)
+        seconds = (time.perf_counter() - start) / len(gs)
+        for g, m in zip(gs, measurements):
+            yield self._result(g, m, seconds)
+
+    def _measure_batch(self, gs) -> list[R.Measurement]:
+        """One call of the space's program on a padded, sharded batch of candidates."""
         pad = [gs[0]] * (self.candidate_batch - len(gs))  # a fixed batch shape: one compilation
         ids = np.array([self.space.arch_id(g) for g in gs + pad], np.uint32)
         codes = np.stack([self.space.encode(g) for g in gs + pad])
@@ -188,10 +196,8 @@ class Engine:
                                    self.candidate_loop)
         terms, counted = S.to_host(program(S.shard_candidates(ids, self.mesh), S.shard_candidates(codes, self.mesh),
                                            np.uint32(self.seed), self._xs_replicated, self._ys_replicated))
-        seconds = (time.perf_counter() - start) / len(gs)
-        for i, g in enumerate(gs):
-            layer_terms = {p: float(terms[p][i]) for p in terms if counted[p][i]}
-            yield self._result(g, self._measurement(g, layer_terms), seconds)
+        return [self._measurement(g, {p: float(terms[p][i]) for p in terms if counted[p][i]})
+                for i, g in enumerate(gs)]
 
     @functools.cached_property
     def _xs_replicated(self):
@@ -246,10 +252,7 @@ def _batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: 
     def one(arch_id, code, seed, xs, ys):
         key = jax.random.fold_in(jax.random.key(seed), arch_id)
         params = supernet.init(key, jnp.zeros((1, *image_shape), dtype), code)["params"]
-        loss = G.classification_loss(lambda v, x: supernet.apply(v, x, code))
-        grads = G.per_batch_grads(loss, params, xs, ys, "unroll")
-        terms = zico_layer_terms(G.kernel_leaves(grads), cumulative)
-        return terms.terms, terms.counted
+        return _layer_terms(supernet, params, code, xs, ys, "unroll", cumulative)
 
     if candidate_loop == "vmap":
         batched = jax.vmap(one, in_axes=(0, 0, None, None, None))
@@ -263,17 +266,19 @@ def _batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: 
     return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=(c, c, rep, rep, rep), out_specs=c, check_vma=False))
 
 
+def _layer_terms(supernet, params, code, xs, ys, grad_method: str, cumulative: bool):
+    """Per-layer ZiCo (terms, counted) of candidate `code` at `params`: the body of both supernet programs."""
+    loss = G.classification_loss(lambda v, x: supernet.apply(v, x, code))
+    grads = G.per_batch_grads(loss, params, xs, ys, grad_method)
+    terms = zico_layer_terms(G.kernel_leaves(grads), cumulative)
+    return terms.terms, terms.counted
+
+
 @functools.lru_cache(maxsize=None)
 def _supernet_terms(supernet, grad_method: str, cumulative: bool):
-    """The one compiled program of a space: (params, code, xs, ys) -> per-layer (terms, counted)."""
-
-    def program(params, code, xs, ys):
-        loss = G.classification_loss(lambda v, x: supernet.apply(v, x, code))
-        grads = G.per_batch_grads(loss, params, xs, ys, grad_method)
-        terms = zico_layer_terms(G.kernel_leaves(grads), cumulative)
-        return terms.terms, terms.counted
-
-    return jax.jit(program)
+    """The supernet program for given weights (e.g. imported from PyTorch): (params, code, xs, ys) -> per-layer
+    (terms, counted). Seeded candidates go through `_batched_program`, which draws the weights itself."""
+    return jax.jit(functools.partial(_layer_terms, supernet, grad_method=grad_method, cumulative=cumulative))
 
 
 def _overlay(base, override):

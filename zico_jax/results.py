@@ -33,9 +33,10 @@ import sys
 import time
 from typing import Any, Mapping
 
-import jax
 import tqdm
 from absl import logging
+
+from zico_jax.sharding import is_writer
 
 
 def _parse_lines(path: pathlib.Path) -> list[dict[str, Any]]:
@@ -70,13 +71,13 @@ class ResultsLog:
     Args:
       path: the .jsonl file; its folder is created if needed.
       key: the field that names a row; `done()` collects it.
-      writer: whether this process writes; default `jax.process_index() == 0`.
+      writer: whether this process writes; default `sharding.is_writer()` (process 0).
     """
 
     def __init__(self, path: str | os.PathLike, key: str = "arch", writer: bool | None = None):
         self.path = pathlib.Path(path)
         self.key = key
-        self.writer = jax.process_index() == 0 if writer is None else writer
+        self.writer = is_writer() if writer is None else writer
         self._rows = read_rows(self.path)
         for number, row in enumerate(self._rows, start=1):
             if key not in row:

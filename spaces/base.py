@@ -24,6 +24,8 @@ from typing import Any, Callable, Iterator, Sequence
 
 import numpy as np
 
+from spaces.losses import cross_entropy
+
 
 class GenotypeError(ValueError):
     """A genotype that does not belong to its space; the message names the offending part."""
@@ -65,9 +67,19 @@ class LayerInfo:
 
 
 class Space(abc.ABC):
-    """A search space: genotypes, their integer encoding and the Flax network they define."""
+    """A search space: genotypes, their integer encoding and the Flax network they define.
+
+    `loss(outputs, targets)` is the training loss ZiCo differentiates (the mean over one mini-batch; a plain
+    function, so that programs compiled for it are shared), `targets(xs, labels)` makes its targets from
+    (N, B, H, W, C) images and (N, B) class labels. Defaults: softmax cross-entropy on the class labels.
+    """
 
     name: str = ""
+    loss: Callable = staticmethod(cross_entropy)
+
+    def targets(self, xs: np.ndarray, labels: np.ndarray) -> np.ndarray:
+        """Targets of the space's task for stacked mini-batches (default: the class labels themselves)."""
+        return labels
 
     @abc.abstractmethod
     def parse(self, text: str) -> Any:

@@ -19,7 +19,8 @@ Flax parameter paths mirror the PyTorch module indices: ``cells_{i}`` for i in 0
 blocks, and ``cells_{i}/edge_{j}/{nor_conv_1x1|nor_conv_3x3}`` for the parametric ops of edge j.
 
 Architecture as data: `NB201Network(genotype=None)` holds both conv ops on every edge and takes the code (6 ints)
-as an input; each edge runs `nn.switch` on its code. One compiled program serves all 15,625 genotypes, and the
+as an input; each edge runs `nn.switch` on its code, and the N cells of a stage run as one `lax.scan` (one
+cell body per stage in the program). One compiled program serves all 15,625 genotypes, and the
 weights of genotype g are a slice of the supernet's (linen derives each weight's init from its module path, so
 the standalone network of g initialised with the same key has exactly those weights).
 
@@ -37,6 +38,7 @@ import itertools
 from typing import Iterator, Optional, Sequence
 
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -211,18 +213,43 @@ class NB201Network(nn.Module):
     N: int = 5
     num_classes: int = 10
     dtype: jnp.dtype = jnp.float32
+    scan_cells: bool = True  # whole-space network only: a stage's cells as one lax.scan
 
     @nn.compact
     def __call__(self, x, code=None):
         if self.genotype is None and code is None:
             raise ValueError("NB201Network(genotype=None) is the whole space: pass the architecture code")
         x = Stem(self.C, self.dtype, name="stem")(x)
-        for i, (kind, ch) in enumerate(stage_layout(self.C, self.N)):
+        scan = self.scan_cells and self.genotype is None and not self.is_initializing()
+        layout = stage_layout(self.C, self.N)
+        i = 0
+        while i < len(layout):
+            kind, ch = layout[i]
             if kind == "block":
                 x = ResNetBasicBlock(ch, self.dtype, name=f"cells_{i}")(x)
+                i += 1
+            elif scan:
+                stage = [j for j in range(i, len(layout)) if layout[j] == ("cell", ch)][: self.N]
+                x = self._scan_cells(x, code, ch, [f"cells_{j}" for j in stage])
+                i += len(stage)
             else:
                 x = NB201Cell(ch, self.genotype, self.dtype, name=f"cells_{i}")(x, code)
+                i += 1
         return ClassifierHead(self.num_classes, self.dtype, name="head")(x)
+
+    def _scan_cells(self, x, code, features: int, names: list[str]):
+        """The N cells of a stage as one `lax.scan` over their stacked weights: the program holds one cell body
+        per stage, so compile time does not grow with N. The weights stay at their per-cell paths
+        (`cells_{i}`), so init, slicing to a standalone network and weight import are unchanged; the stacking is
+        differentiable, so each cell still gets its own gradient."""
+        params = self.variables["params"]
+        stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *(params[name] for name in names))
+        cell = NB201Cell(features, None, self.dtype, parent=None)
+
+        def step(h, cell_params):
+            return cell.apply({"params": cell_params}, h, code), None
+
+        return jax.lax.scan(step, x, stacked)[0]
 
 
 # ------------------------------------------------------------------------------------------------ the space

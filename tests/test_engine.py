@@ -118,3 +118,34 @@ def test_engine_input_errors(space):
         Engine(space, xs, ys, backend="gpu")
     with pytest.raises(KeyError, match="unknown proxy 'zen'"):
         Engine(space, xs, ys, ("zico", "zen"))
+
+
+def test_stage_scan_keeps_program_size_and_numbers(x64):
+    """The supernet runs a stage's N cells as one lax.scan: the program holds the same convolutions whatever N,
+    and its per-layer terms equal those of the cells written out one after another."""
+    import dataclasses
+
+    from zico_jax.engine import _batched_program, _supernet_terms
+    from zico_jax.sharding import candidate_mesh
+
+    xs, ys = (jnp.asarray(a) for a in tiny_batches(dtype=np.float64))
+    convs = []
+    for n in (1, 3):
+        space = get_space("nats_tss", C=4, N=n, image_size=8)
+        program = _batched_program(space.model(None, dtype=jnp.float64), (8, 8, 3), jnp.float64, False,
+                                   candidate_mesh(), "map", space.loss)
+        text = program.lower(np.zeros(1, np.uint32), np.zeros((1, 6), np.int32), np.uint32(0), xs, ys).as_text()
+        convs.append(text.count("stablehlo.convolution"))
+    assert convs[0] == convs[1] > 0, convs
+
+    space = get_space("nats_tss", C=4, N=2, image_size=8)
+    engine = Engine(space, xs, ys, ("zico",), seed=1, backend="supernet")
+    g = space.parse(ARCHS[0])
+    params, code = engine.initial_params(g), jnp.asarray(space.encode(g))
+    scanned = space.model(None, dtype=jnp.float64)
+    unrolled = dataclasses.replace(scanned, scan_cells=False)
+    a = _supernet_terms(scanned, "unroll", False, space.loss)(params, code, xs, ys)[0]
+    b = _supernet_terms(unrolled, "unroll", False, space.loss)(params, code, xs, ys)[0]
+    assert set(a) == set(b) and len(a) > 10
+    for path in a:
+        np.testing.assert_allclose(a[path], b[path], rtol=1e-10, err_msg=path)

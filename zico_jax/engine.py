@@ -6,7 +6,8 @@ For each candidate g the engine
   1. draws the initial weights from a per-candidate key, `fold_in(key(seed), space.arch_id(g))`, with ONE jitted
      init of the whole space (the supernet): linen derives each weight from its module path, so the slice that
      g uses is exactly what the standalone network of g initialised with the same key would hold;
-  2. takes the per-mini-batch gradients of the mean cross-entropy at those weights (BatchNorm in train mode,
+  2. takes the per-mini-batch gradients of the space's loss (`space.loss`: mean cross-entropy for classification)
+     at those weights (BatchNorm in train mode,
      see `zico_jax.grads`);
   3. reduces them to ZiCo's per-layer terms (`zico_jax.proxies.zico`) and evaluates every requested proxy on
      that one measurement (`zico_jax.proxies.registry`).
@@ -72,7 +73,8 @@ class Engine:
 
     Args:
       space: a `spaces.Space`.
-      xs, ys: (N, B, H, W, C) inputs and (N, B) integer labels; xs's dtype is the compute precision.
+      xs, ys: (N, B, H, W, C) inputs and (N, B, ...) targets of `space.loss` (class labels by default,
+        `space.targets` makes them); xs's dtype is the compute precision.
       proxies: registered proxy names (`zico_jax.proxies.registry`).
       seed: the run's seed; candidate g is initialised from `fold_in(key(seed), space.arch_id(g))`.
       options: proxy options (ZiCo-BC's beta and feature map).
@@ -91,8 +93,9 @@ class Engine:
         grad_method: str = "vmap", candidate_batch: int = 8, mesh=None, candidate_loop: str = "map",
     ):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
-        if xs.ndim != 5 or ys.shape != xs.shape[:2]:
-            raise ValueError(f"Engine: expected xs (N, B, H, W, C) and ys (N, B); got {xs.shape} and {ys.shape}")
+        if xs.ndim != 5 or ys.shape[:2] != xs.shape[:2]:
+            raise ValueError(f"Engine: expected xs (N, B, H, W, C) and targets ys (N, B, ...); got {xs.shape} and "
+                             f"{ys.shape}")
         if xs.shape[0] < 2:
             raise ValueError(f"Engine: ZiCo needs at least 2 mini-batches, got {xs.shape[0]}")
         if backend not in BACKENDS:
@@ -193,7 +196,7 @@ class Engine:
         ids = np.array([self.space.arch_id(g) for g in gs + pad], np.uint32)
         codes = np.stack([self.space.encode(g) for g in gs + pad])
         program = _batched_program(self.supernet, self.xs.shape[2:], self.dtype, self.cumulative, self.mesh,
-                                   self.candidate_loop)
+                                   self.candidate_loop, self.space.loss)
         terms, counted = S.to_host(program(S.shard_candidates(ids, self.mesh), S.shard_candidates(codes, self.mesh),
                                            np.uint32(self.seed), self._xs_replicated, self._ys_replicated))
         return [self._measurement(g, {p: float(terms[p][i]) for p in terms if counted[p][i]})
@@ -209,14 +212,15 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------- backends
     def _terms_tape(self, g, params) -> dict[str, float]:
-        _, flat = T.tape_grads(self.space.tape(g, dtype=self.dtype), params, self.xs, self.ys)
+        _, flat = T.tape_grads(self.space.tape(g, dtype=self.dtype), params, self.xs, self.ys, self.space.loss)
         kernels = {path[: -len("/kernel")]: v for path, v in flat.items() if path.endswith("/kernel")}
         pairs = {path: _layer_term_jit(v, self.cumulative) for path, v in kernels.items()}
         return {path: float(t) for path, (t, counted) in pairs.items() if bool(counted)}
 
     def _terms_supernet(self, g, params) -> dict[str, float]:
         code = jnp.asarray(self.space.encode(g))
-        terms, counted = _supernet_terms(self.supernet, self.grad_method, self.cumulative)(params, code, self.xs, self.ys)
+        program = _supernet_terms(self.supernet, self.grad_method, self.cumulative, self.space.loss)
+        terms, counted = program(params, code, self.xs, self.ys)
         terms, counted = jax.device_get((terms, counted))
         return {path: float(terms[path]) for path in terms if bool(counted[path])}
 
@@ -233,7 +237,8 @@ def _supernet_init(supernet, image_shape: tuple[int, ...], dtype):
 
 
 @functools.lru_cache(maxsize=None)
-def _batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: bool, mesh, candidate_loop: str):
+def _batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: bool, mesh, candidate_loop: str,
+                     loss):
     """The one compiled program of a space: (arch ids, codes, seed, xs, ys) -> per-layer (terms, counted) for
     a batch of candidates, the candidate axis sharded over `mesh`.
 
@@ -252,7 +257,7 @@ def _batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: 
     def one(arch_id, code, seed, xs, ys):
         key = jax.random.fold_in(jax.random.key(seed), arch_id)
         params = supernet.init(key, jnp.zeros((1, *image_shape), dtype), code)["params"]
-        return _layer_terms(supernet, params, code, xs, ys, "unroll", cumulative)
+        return _layer_terms(supernet, params, code, xs, ys, "unroll", cumulative, loss)
 
     if candidate_loop == "vmap":
         batched = jax.vmap(one, in_axes=(0, 0, None, None, None))
@@ -266,19 +271,20 @@ def _batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: 
     return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=(c, c, rep, rep, rep), out_specs=c, check_vma=False))
 
 
-def _layer_terms(supernet, params, code, xs, ys, grad_method: str, cumulative: bool):
+def _layer_terms(supernet, params, code, xs, ys, grad_method: str, cumulative: bool, loss):
     """Per-layer ZiCo (terms, counted) of candidate `code` at `params`: the body of both supernet programs."""
-    loss = G.classification_loss(lambda v, x: supernet.apply(v, x, code))
-    grads = G.per_batch_grads(loss, params, xs, ys, grad_method)
+    loss_fn = G.classification_loss(lambda v, x: supernet.apply(v, x, code), loss=loss)
+    grads = G.per_batch_grads(loss_fn, params, xs, ys, grad_method)
     terms = zico_layer_terms(G.kernel_leaves(grads), cumulative)
     return terms.terms, terms.counted
 
 
 @functools.lru_cache(maxsize=None)
-def _supernet_terms(supernet, grad_method: str, cumulative: bool):
+def _supernet_terms(supernet, grad_method: str, cumulative: bool, loss):
     """The supernet program for given weights (e.g. imported from PyTorch): (params, code, xs, ys) -> per-layer
     (terms, counted). Seeded candidates go through `_batched_program`, which draws the weights itself."""
-    return jax.jit(functools.partial(_layer_terms, supernet, grad_method=grad_method, cumulative=cumulative))
+    return jax.jit(functools.partial(_layer_terms, supernet, grad_method=grad_method, cumulative=cumulative,
+                                     loss=loss))
 
 
 def _overlay(base, override):

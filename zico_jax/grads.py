@@ -31,15 +31,11 @@ from typing import Any, Callable, Mapping
 
 import jax
 import jax.numpy as jnp
-import optax
+
+from spaces.losses import cross_entropy
 
 LossFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 METHODS = ("vmap", "unroll", "map")
-
-
-def cross_entropy(logits: jax.Array, labels: jax.Array) -> jax.Array:
-    """Mean softmax cross-entropy over the batch (PyTorch's `nn.CrossEntropyLoss()` default reduction)."""
-    return optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean()
 
 
 def classification_loss(

@@ -13,7 +13,7 @@ Semantics are those of `jax.vmap(jax.grad(loss))` over mini-batches, exactly:
     each mini-batch's own statistics;
   * backward kernels differentiate w.r.t. a per-mini-batch copy of the weights, which yields the N weight
     gradients (N, *shape) at the cost of one backward pass;
-  * the loss is the mean cross-entropy of each mini-batch.
+  * the loss is the space's loss of each mini-batch (mean cross-entropy for classification).
 Nodes that cannot reach the loss are not computed, and their weights get no gradient entry: the same as the
 exact zeros the full network would give them (ZiCo skips such layers either way).
 
@@ -30,7 +30,8 @@ from typing import Any, Callable, Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import optax
+
+from spaces.losses import cross_entropy
 
 
 @dataclasses.dataclass(frozen=True)
@@ -88,12 +89,12 @@ def _pull_back(pullback, cotangent):
 
 
 @functools.lru_cache(maxsize=None)
-def _loss_head(module: nn.Module):
-    """Mean cross-entropy of each mini-batch; returns (losses (N,), per-batch param grads, feature grads)."""
+def _loss_head(module: nn.Module, loss: Callable):
+    """`loss` of each mini-batch; returns (losses (N,), per-batch param grads, feature grads)."""
 
-    def total_loss(params, feats, labels):
-        logits = _per_batch(module, params, (feats,))
-        losses = optax.softmax_cross_entropy_with_integer_labels(logits, labels).mean(axis=-1)
+    def total_loss(params, feats, targets):
+        outputs = _per_batch(module, params, (feats,))
+        losses = jnp.stack([loss(outputs[n], targets[n]) for n in range(outputs.shape[0])])
         return losses.sum(), losses
 
     def head(params, feats, labels):
@@ -122,11 +123,12 @@ def _live_nodes(nodes: Sequence[TapeNode]) -> list[bool]:
     return live
 
 
-def tape_grads(nodes: Sequence[TapeNode], params, xs, ys) -> tuple[jax.Array, dict[str, jax.Array]]:
+def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross_entropy
+               ) -> tuple[jax.Array, dict[str, jax.Array]]:
     """Per-mini-batch losses (N,) and weight gradients {'/'-joined param path: (N, *shape)} of a tape.
 
-    `xs`: (N, B, H, W, C) inputs, `ys`: (N, B) integer labels. The last node must be the classifier head
-    (a module mapping features to logits). Parameters of nodes that cannot reach the loss get no entry.
+    `xs`: (N, B, H, W, C) inputs, `ys`: (N, B, ...) targets of `loss(outputs, targets)` (default: integer labels
+    and softmax cross-entropy). The last node must be the head (a module mapping features to outputs). Parameters of nodes that cannot reach the loss get no entry.
     """
     live = _live_nodes(nodes)
     values: list[Any] = [xs] + [None] * len(nodes)
@@ -145,7 +147,7 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys) -> tuple[jax.Array, di
             values[k + 1], pullbacks[k] = _module_forward(node.fn)(_subtree(params, node.path), *inputs)
 
     head = nodes[-1]
-    losses, dparams, dfeats = _loss_head(head.fn)(_subtree(params, head.path), values[head.inputs[0]], ys)
+    losses, dparams, dfeats = _loss_head(head.fn, loss)(_subtree(params, head.path), values[head.inputs[0]], ys)
     values = None  # the pullbacks hold what the backward needs
     grads = {head.path: dparams}
     cotangents: dict[int, Any] = {head.inputs[0]: dfeats}

@@ -26,6 +26,8 @@ config_flags.DEFINE_config_file(
 flags.DEFINE_string("space", None, "search space name")
 flags.DEFINE_string("space_options", None, "space constructor options as KEY=VALUE,..., e.g. C=4,N=1 "
                     "(config_flags cannot add keys to the config's empty space_options dict)")
+flags.DEFINE_string("task", None, "TransNAS-Bench-101 task: class_scene, class_object, jigsaw, room_layout, "
+                    "autoencoder, normal, segmentsemantic")
 flags.DEFINE_string("dataset", None, "cifar10 | cifar100 | imagenet16_120")
 flags.DEFINE_string("proxies", None, "comma-separated proxy names, e.g. zico,zico_bc")
 flags.DEFINE_integer("num_archs", None, "architectures to score (0 or -1: all)")
@@ -38,7 +40,8 @@ flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA or ..
 flags.DEFINE_bool("x64", None, "compute in float64")
 FLAGS = flags.FLAGS
 
-OVERRIDES = ("space", "dataset", "proxies", "num_archs", "batch_size", "num_batches", "beta", "seed", "output_dir",
+OVERRIDES = ("space", "task", "dataset", "proxies", "num_archs", "batch_size", "num_batches", "beta", "seed",
+             "output_dir",
              "data_dir", "x64")
 
 

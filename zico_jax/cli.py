@@ -48,6 +48,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--json", action="store_true", help="one JSON object per architecture per line")
     corr = sub.add_parser("correlate", help="rank correlation of proxies against benchmark accuracy")
     _common(corr)
+    corr.add_argument("--task", default=None, help="TransNAS-Bench-101 task (class_scene, class_object, jigsaw, "
+                      "room_layout, autoencoder, normal, segmentsemantic)")
     corr.add_argument("--num-archs", type=int, default=1000, help="architectures to score (0 = all)")
     corr.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample")
     corr.add_argument("--groundtruth", default=None, help="benchmark table (CSV or official file)")
@@ -103,7 +105,8 @@ def cmd_correlate(args) -> int:
     from zico_jax.correlation import format_table, run_correlation
 
     config = get_config()
-    config.update(space=args.space, dataset=args.dataset, data_source=args.data_source, data_dir=args.data_dir,
+    config.update(space=args.space, task=args.task, dataset=args.dataset, data_source=args.data_source,
+                  data_dir=args.data_dir,
                   groundtruth=args.groundtruth, proxies=args.proxies, num_archs=args.num_archs,
                   arch_seed=args.arch_seed, batch_size=args.batch_size, num_batches=args.num_batches,
                   beta=args.beta, feature_map=args.feature_map, seed=args.seed, x64=args.x64,

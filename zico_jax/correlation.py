@@ -1,10 +1,15 @@
 """The correlation experiment: how well do training-free proxies rank architectures by their trained accuracy?
 
 `run_correlation(config)` (config: `experiments/configs/correlation.py`) does, as a pure function of its config:
-  1. chooses `num_archs` architectures: the first `num_archs` of a permutation of `space.enumerate()` drawn with
-     `np.random.default_rng(arch_seed)` (0 or -1: all), kept in that order, so a larger run extends a smaller one;
-  2. draws `num_batches` x `batch_size` training images once with `seed` and scores every architecture with one
-     `zico_jax.engine.Engine` (weights initialised from `seed` and the architecture);
+  1. chooses `num_archs` architectures: the first `num_archs` of a permutation drawn with
+     `np.random.default_rng(arch_seed)` (0 or -1: all), kept in that order, so a larger run extends a smaller one.
+     The permutation is of `space.enumerate()` when the ground truth covers the whole space (NAS-Bench-201), else
+     of the ground truth's architectures (the benchmark subsets of NAS-Bench-101 and TransNAS-Bench-101);
+  2. draws `num_batches` x `batch_size` training images once with `seed`, resizes them (bilinear) when the space
+     expects another input size, makes the task's targets (`space.targets`: the class labels, or for
+     TransNAS-Bench-101's other tasks targets derived from the images, see `spaces.transnas101_tasks`) and
+     scores every architecture with one `zico_jax.engine.Engine` (weights initialised from `seed` and the
+     architecture; the loss is `space.loss`);
   3. appends one row per architecture to `<output_dir>/scores.jsonl` as soon as it is scored (`ResultsLog`: a
      killed run loses at most one row). Rows carry the arch, its benchmark index, every score, params, flops,
      seconds and the semantics used (space, dataset, data source, proxies, batches, batch size, beta, feature map,
@@ -14,8 +19,9 @@
      top-10% precision per proxy and accuracy column (`zico_jax.metrics`), with params and FLOPs beside the
      proxies as free baselines, and writes summary.json, summary.md, config.json (config, library versions,
      devices) and scatter.png.
-Ground-truth columns: cifar10 -> cifar10valid_valid and cifar10_test; cifar100 -> cifar100_test;
-imagenet16_120 -> imagenet16_120_test. The scatter plots use the last (the test accuracy).
+Ground-truth columns: NAS-Bench-201 / NATS-Bench: cifar10 -> cifar10valid_valid and cifar10_test; cifar100 ->
+cifar100_test; imagenet16_120 -> imagenet16_120_test. Other benchmarks: every column of their table (NB101's
+val_accuracy, TransNAS-Bench-101's val_metric of the chosen `task`). The scatter plots use the last column.
 
 Example:
     >>> from experiments.configs.correlation import get_config
@@ -39,7 +45,7 @@ from absl import logging
 
 from spaces import get_space
 from zico_jax import data as D
-from zico_jax.groundtruth import GroundTruth, load_nb201
+from zico_jax.groundtruth import GroundTruth, load_groundtruth
 from zico_jax.metrics import rank_correlations
 from zico_jax.proxies import registry as R
 from zico_jax.results import Progress, ResultsLog, read_rows
@@ -53,10 +59,10 @@ GROUNDTRUTH_COLUMNS = {
 # NAS-Bench-201's networks have a head of the dataset's classes and see its image size.
 NB201_DATASET_OPTIONS = {"cifar10": dict(num_classes=10, image_size=32), "cifar100": dict(num_classes=100, image_size=32),
                          "imagenet16_120": dict(num_classes=120, image_size=16)}
-GROUNDTRUTH_LOADERS = {"nats_tss": load_nb201}
+NATS_SPACES = ("nats_tss", "nats_sss")  # NAS-Bench-201's skeleton and accuracy columns
 FREE_PROXIES = ("params", "flops")  # in every row already: compared at no cost
 # Config fields that change what a score means; resuming with any of them different is an error.
-SEMANTIC_FIELDS = ("space", "space_options", "dataset", "data_source", "proxies", "num_batches", "batch_size",
+SEMANTIC_FIELDS = ("space", "space_options", "task", "dataset", "data_source", "proxies", "num_batches", "batch_size",
                    "beta", "feature_map", "seed", "dtype")
 METRICS = ("n", "kendall_tau", "spearman_rho", "top10_precision")
 
@@ -73,12 +79,12 @@ def run_correlation(config) -> dict[str, Any]:
     proxies = R.parse_proxies(config.proxies)
     space = get_space(config.space, **_space_options(config))
     groundtruth = _load_groundtruth(config)  # before scoring: a missing table should not cost an hour of compute
-    columns = GROUNDTRUTH_COLUMNS[config.dataset]
+    columns = _truth_columns(config, groundtruth)
     out = pathlib.Path(config.output_dir)
     semantics = semantics_of(config, proxies)
     check_resumable(out, semantics)
 
-    archs = choose_archs(space, config.num_archs, config.arch_seed)
+    archs = choose_archs(space, config.num_archs, config.arch_seed, groundtruth)
     log = ResultsLog(out / "scores.jsonl")
     try:
         if log.writer:
@@ -106,21 +112,28 @@ def run_correlation(config) -> dict[str, Any]:
 def _space_options(config) -> dict[str, Any]:
     options = config.get("space_options") or {}
     options = dict(options.to_dict() if hasattr(options, "to_dict") else options)
-    if config.space == "nats_tss":  # the dataset fixes the head and the image size unless set explicitly
+    if config.space in NATS_SPACES:  # the dataset fixes the head and the image size unless set explicitly
         options = {**NB201_DATASET_OPTIONS.get(config.dataset, {}), **options}
+    if config.get("task"):
+        options["task"] = config.task
     return options
 
 
 def _load_groundtruth(config) -> GroundTruth:
-    if config.space not in GROUNDTRUTH_LOADERS:
-        raise ValueError(f"config.space {config.space!r} has no benchmark ground truth here; spaces with one: "
-                         f"{', '.join(GROUNDTRUTH_LOADERS)}")
-    return GROUNDTRUTH_LOADERS[config.space](config.get("groundtruth"), config.get("data_dir"))
+    options = {"task": config.task} if config.get("task") else {}
+    return load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"), **options)
+
+
+def _truth_columns(config, groundtruth: GroundTruth) -> tuple[str, ...]:
+    if config.space in NATS_SPACES:
+        return GROUNDTRUTH_COLUMNS[config.dataset]
+    return tuple(groundtruth.columns)
 
 
 def semantics_of(config, proxies: Sequence[str]) -> dict[str, Any]:
     """The fields that define what a score means, as stored in every row and in config.json."""
-    return {"space": config.space, "space_options": _space_options(config), "dataset": config.dataset,
+    return {"space": config.space, "space_options": _space_options(config), "task": config.get("task"),
+            "dataset": config.dataset,
             "data_source": config.data_source, "proxies": list(proxies), "num_batches": int(config.num_batches),
             "batch_size": int(config.batch_size), "beta": float(config.beta), "feature_map": config.feature_map,
             "seed": int(config.seed), "dtype": "float64" if config.x64 else "float32"}
@@ -143,13 +156,17 @@ def check_resumable(output_dir: pathlib.Path, semantics: Mapping[str, Any]) -> N
                          f"({'; '.join(differences)}; from {origin}). Use a new output_dir, or the same settings.")
 
 
-def choose_archs(space, num_archs: int, arch_seed: int) -> list[str]:
-    """Canonical strings of the first `num_archs` (<= 0: all) of a seeded permutation of the space."""
+def choose_archs(space, num_archs: int, arch_seed: int, groundtruth: GroundTruth | None = None) -> list[str]:
+    """Canonical strings of the first `num_archs` (<= 0: all) of a seeded permutation of the space, or of the
+    ground truth's architectures when it covers only part of the space (or the space cannot be enumerated)."""
     try:
         every = [str(g) for g in space.enumerate()]
     except NotImplementedError:
-        raise ValueError(f"space {space.name!r} cannot be enumerated; the correlation run samples from a finite "
-                         "space") from None
+        every = None
+    if groundtruth is not None and (every is None or len(groundtruth) < len(every)):
+        every = list(dict.fromkeys(str(space.parse(a)) for a in groundtruth.archs()))
+    if every is None:
+        raise ValueError(f"space {space.name!r} cannot be enumerated and has no ground truth to sample from")
     order = np.random.default_rng(arch_seed).permutation(len(every))
     count = len(every) if num_archs <= 0 else min(num_archs, len(every))
     return [every[i] for i in order[:count]]
@@ -159,12 +176,15 @@ def _score_into(log: ResultsLog, space, todo, config, proxies, semantics, ground
     x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
     xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
     num_classes, image_size = getattr(space, "num_classes", None), getattr(space, "image_size", None)
-    if num_classes is not None and int(ys.max()) >= num_classes:
-        raise ValueError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
-                         "set space_options.num_classes to match the dataset")
-    if image_size is not None and xs.shape[2:4] != (image_size, image_size):
-        raise ValueError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
-                         f"{image_size}x{image_size}; set space_options.image_size")
+    if config.space in NATS_SPACES:  # a classification benchmark on this very dataset: sizes must agree
+        if num_classes is not None and int(ys.max()) >= num_classes:
+            raise ValueError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
+                             "set space_options.num_classes to match the dataset")
+        if image_size is not None and xs.shape[2:4] != (image_size, image_size):
+            raise ValueError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
+                             f"{image_size}x{image_size}; set space_options.image_size")
+    xs = D.resize_batches(xs, tuple(space.input_shape(1)[1:3]))
+    ys = space.targets(xs, ys)
     from zico_jax.engine import Engine  # imported late: the resume-only path needs no compiler
 
     dtype = jnp.float64 if config.x64 else jnp.float32

@@ -195,6 +195,21 @@ def make_batches(x: np.ndarray, y: np.ndarray, num_batches: int, batch_size: int
             y[idx].reshape(num_batches, batch_size).astype(np.int32))
 
 
+def resize_batches(xs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """(N, B, H, W, C) images resized to `size` = (H', W') with bilinear interpolation (antialiased when
+    shrinking, `jax.image.resize`); returned unchanged when already that size. Used when a space's benchmark
+    trained on another input size than the images at hand (e.g. TransNAS-Bench-101 on CIFAR-10 offline)."""
+    xs = np.asarray(xs)
+    if xs.ndim != 5:
+        raise ValueError(f"resize_batches: expected images (N, B, H, W, C), got shape {xs.shape}")
+    if tuple(xs.shape[2:4]) == tuple(size):
+        return xs
+    import jax.image
+
+    shape = (*xs.shape[:2], *size, xs.shape[-1])
+    return np.asarray(jax.image.resize(xs, shape, method="bilinear"), dtype=xs.dtype)
+
+
 def batches_from_arrays(x: np.ndarray, y: np.ndarray, num_batches: int) -> tuple[np.ndarray, np.ndarray]:
     """Cut given images into num_batches equal contiguous mini-batches: x[:M/N], x[M/N:2M/N], ...
 

@@ -4,9 +4,11 @@ training-free proxies with benchmark accuracy over a sample of architectures.
 Fields:
   space, space_options   search space name and its constructor options (e.g. {"C": 4, "N": 1} for a tiny
                          NAS-Bench-201); for nats_tss, num_classes and image_size default to the dataset's.
+  task                   TransNAS-Bench-101's task (class_scene, class_object, jigsaw, room_layout, autoencoder,
+                         normal, segmentsemantic): the decoder, loss, targets and ground-truth rows.
   dataset, data_source   cifar10 | cifar100 | imagenet16_120; offline (bundled CIFAR-10 sample) | tfds.
   data_dir               data folder (None: $ZICO_JAX_DATA or ../shared/data).
-  groundtruth            benchmark table (None: the default NAS-Bench-201 table in the data folder).
+  groundtruth            benchmark table (None: the space's default table in the data folder).
   proxies                comma-separated registered proxy names; params and flops are always reported beside them.
   num_archs, arch_seed   how many architectures (0 or -1: all) and which: the first num_archs of a permutation of
                          the space drawn with np.random.default_rng(arch_seed), so a larger num_archs extends a
@@ -30,6 +32,7 @@ def get_config() -> ml_collections.ConfigDict:
     config = ml_collections.ConfigDict()
     config.space = "nats_tss"
     config.space_options = ml_collections.ConfigDict()
+    config.task = ml_collections.config_dict.placeholder(str)
     config.dataset = "cifar10"
     config.data_source = "offline"
     config.data_dir = ml_collections.config_dict.placeholder(str)

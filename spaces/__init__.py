@@ -2,5 +2,8 @@
 
 from spaces.base import GenotypeError, LayerInfo, Space, get_space, register_space, space_names
 from spaces import nats_tss  # noqa: F401  (registers "nats_tss")
+from spaces import nats_sss  # noqa: F401  (registers "nats_sss")
+from spaces import nasbench101  # noqa: F401  (registers "nasbench101")
+from spaces import transnas101  # noqa: F401  (registers "transnas101_micro", "transnas101_macro")
 
 __all__ = ["GenotypeError", "LayerInfo", "Space", "get_space", "register_space", "space_names"]

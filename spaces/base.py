@@ -70,12 +70,17 @@ class Space(abc.ABC):
     """A search space: genotypes, their integer encoding and the Flax network they define.
 
     `loss(outputs, targets)` is the training loss ZiCo differentiates (the mean over one mini-batch; a plain
-    function, so that programs compiled for it are shared), `targets(xs, labels)` makes its targets from
-    (N, B, H, W, C) images and (N, B) class labels. Defaults: softmax cross-entropy on the class labels.
+    function, so that programs compiled for it are shared), `inputs(xs)` and `targets(xs, labels)` make the
+    task's inputs and targets from (N, B, H, W, C) images and (N, B) class labels. Defaults: softmax cross-entropy on the class labels.
     """
 
     name: str = ""
     loss: Callable = staticmethod(cross_entropy)
+
+    def inputs(self, xs: np.ndarray) -> np.ndarray:
+        """The network's inputs made from (N, B, H, W, C) images (default: the images; e.g. a jigsaw task moves
+        tiles). Applied before `targets`."""
+        return xs
 
     def targets(self, xs: np.ndarray, labels: np.ndarray) -> np.ndarray:
         """Targets of the space's task for stacked mini-batches (default: the class labels themselves)."""

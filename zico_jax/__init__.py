@@ -14,10 +14,12 @@ The pieces, smallest first: `per_batch_grads` (vmap(grad) over mini-batches) -> 
 """
 
 from spaces import GenotypeError, LayerInfo, Space, get_space, register_space, space_names
-from zico_jax.data import DataNotFoundError, batches_from_arrays, load_images, load_inputs_npz, make_batches
+from zico_jax.data import (
+    DataNotFoundError, batches_from_arrays, load_images, load_inputs_npz, make_batches, resize_batches,
+)
 from zico_jax.engine import CandidateScore, Engine
 from zico_jax.grads import classification_loss, cross_entropy, kernel_leaves, looped_grads, per_batch_grads
-from zico_jax.groundtruth import GroundTruth, load_nb201, load_table
+from zico_jax.groundtruth import GroundTruth, groundtruth_spaces, load_groundtruth, load_nb201, load_table
 from zico_jax.metrics import kendall_tau, rank_correlations, spearman_rho, top_k_precision
 from zico_jax.proxies import (
     LayerTerms,
@@ -49,7 +51,7 @@ __all__ = [
     "Measurement", "ProxyOptions", "register_proxy", "get_proxy", "proxy_names", "parse_proxies",
     "Engine", "CandidateScore",
     # data, ground truth, statistics
-    "DataNotFoundError", "load_images", "make_batches", "batches_from_arrays", "load_inputs_npz",
-    "GroundTruth", "load_nb201", "load_table", "kendall_tau", "spearman_rho", "top_k_precision",
+    "DataNotFoundError", "load_images", "make_batches", "batches_from_arrays", "load_inputs_npz", "resize_batches",
+    "GroundTruth", "load_groundtruth", "groundtruth_spaces", "load_nb201", "load_table", "kendall_tau", "spearman_rho", "top_k_precision",
     "rank_correlations",
 ]

@@ -184,6 +184,7 @@ def _score_into(log: ResultsLog, space, todo, config, proxies, semantics, ground
             raise ValueError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
                              f"{image_size}x{image_size}; set space_options.image_size")
     xs = D.resize_batches(xs, tuple(space.input_shape(1)[1:3]))
+    xs = space.inputs(xs)
     ys = space.targets(xs, ys)
     from zico_jax.engine import Engine  # imported late: the resume-only path needs no compiler
 

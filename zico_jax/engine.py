@@ -21,7 +21,8 @@ Backends (the numbers agree; the tests check it in float64):
     once as forward and backward and chained with `jax.vjp` in Python (`zico_jax.tape`). The set of
     executables is fixed by the space, not by the number of candidates. On XLA:CPU convolutions inside
     `switch` run as slow generic thunks (about 12 s per NAS-Bench-201 candidate), so this is the CPU default.
-  * "auto" - "tape" on CPU when the space provides a tape, else "supernet".
+  * "auto" - "tape" on CPU when the space provides a tape, else "supernet"; "tape" everywhere for a space with
+    no whole-space network (`space.model(None)` raises NotImplementedError: TransNAS-Bench-101 macro).
 
 Example:
     >>> engine = Engine(get_space("nats_tss"), xs, ys, proxies=("zico", "zico_bc"), seed=0)
@@ -100,14 +101,23 @@ class Engine:
             raise ValueError(f"Engine: ZiCo needs at least 2 mini-batches, got {xs.shape[0]}")
         if backend not in BACKENDS:
             raise ValueError(f"Engine: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+        try:
+            supernet = space.model(None, dtype=xs.dtype)
+        except NotImplementedError:  # e.g. TransNAS-Bench-101 macro: feature shapes change with the genotype
+            supernet = None
         if backend == "auto":
-            backend = "tape" if jax.default_backend() == "cpu" and hasattr(space, "tape") else "supernet"
+            cpu = jax.default_backend() == "cpu"
+            backend = "tape" if hasattr(space, "tape") and (cpu or supernet is None) else "supernet"
+        if backend == "supernet" and supernet is None:
+            raise ValueError(f"Engine: space {space.name!r} has no whole-space network; use backend='tape'")
+        if backend == "tape" and not hasattr(space, "tape"):
+            raise ValueError(f"Engine: space {space.name!r} provides no tape; use backend='supernet'")
         self.space, self.xs, self.ys = space, xs, ys
         self.proxies = R.parse_proxies(tuple(proxies))
         self.seed, self.options, self.backend = seed, options, backend
         self.cumulative, self.grad_method = cumulative, grad_method
         self.dtype = xs.dtype
-        self.supernet = space.model(None, dtype=self.dtype)
+        self.supernet = supernet
         self._needs_grads = any(R.get_proxy(p).needs_grads for p in self.proxies)
         self._code0 = space.encode(space.sample(np.random.default_rng(0)))
         if candidate_loop not in CANDIDATE_LOOPS:
@@ -121,7 +131,13 @@ class Engine:
         return jax.random.fold_in(jax.random.key(self.seed), self.space.arch_id(genotype))
 
     def initial_params(self, genotype):
-        """The supernet's weights drawn from `genotype`'s key; the genotype's own weights are a subtree."""
+        """The supernet's weights drawn from `genotype`'s key; the genotype's own weights are a subtree.
+
+        A space without a whole-space network initialises the standalone network of `genotype` from the same
+        key, eagerly: op by op, so the executables are shared across genotypes instead of one jit each."""
+        if self.supernet is None:
+            model = self.space.model(self._parse(genotype), dtype=self.dtype)
+            return model.init(self.candidate_key(genotype), jnp.zeros((1, *self.xs.shape[2:]), self.dtype))["params"]
         init = _supernet_init(self.supernet, self.xs.shape[2:], self.dtype)
         return init(self.candidate_key(genotype), jnp.asarray(self._code0))
 
@@ -290,6 +306,10 @@ def _supernet_terms(supernet, grad_method: str, cumulative: bool, loss):
 def _overlay(base, override):
     """`base` with every leaf present in `override` replaced (same nested-dict layout)."""
     if not isinstance(override, Mapping):
+        if hasattr(base, "shape") and tuple(jnp.shape(override)) != tuple(base.shape):
+            # e.g. a width space, whose whole-space network holds the widest layers
+            raise ValueError(f"weights: shape {tuple(jnp.shape(override))} where the whole-space network holds "
+                             f"{tuple(base.shape)}; this space cannot score imported weights on the supernet backend")
         return jnp.asarray(override, dtype=base.dtype) if hasattr(base, "dtype") else override
     missing = sorted(set(override) - set(base))
     if missing:

@@ -8,7 +8,6 @@ Rerunning into the same --output_dir resumes: architectures already in scores.js
 Missing data or a bad setting ends with one line `correlation: error: ...` and exit status 1.
 """
 
-import ast
 import os
 import pathlib
 import sys
@@ -45,20 +44,6 @@ OVERRIDES = ("space", "task", "dataset", "proxies", "num_archs", "batch_size", "
              "data_dir", "x64")
 
 
-def parse_options(text: str) -> dict:
-    """'C=4,N=1' -> {'C': 4, 'N': 1}; values are Python literals where they parse as one, else strings."""
-    options = {}
-    for item in filter(None, (part.strip() for part in text.split(","))):
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise app.UsageError(f"--space_options: expected KEY=VALUE items separated by commas, got {item!r}")
-        try:
-            options[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
-            options[key.strip()] = value.strip()
-    return options
-
-
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
@@ -67,7 +52,12 @@ def main(argv):
         if FLAGS[name].value is not None:
             config[name] = FLAGS[name].value
     if FLAGS.space_options is not None:
-        config.space_options.update(parse_options(FLAGS.space_options))
+        from spaces import parse_space_options
+
+        try:
+            config.space_options.update(parse_space_options(FLAGS.space_options))
+        except ValueError as err:
+            raise app.UsageError(f"--space_options: {err}") from None
     import jax
 
     from zico_jax.sharding import initialize_distributed

@@ -113,6 +113,11 @@ class Space(abc.ABC):
     def sample(self, rng: np.random.Generator):
         raise NotImplementedError(f"space {self.name!r} has no sampler")
 
+    def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1):
+        """A copy of `genotype` with `num_mutations` random changes (what `zico_jax.search`'s evolution calls)."""
+        raise NotImplementedError(f"space {self.name!r} has no mutate(genotype, rng, num_mutations): the "
+                                  "evolutionary search needs one (random search only needs sample)")
+
     def arch_id(self, genotype) -> int:
         """A stable integer naming the architecture; per-candidate init keys are folded from it."""
         raise NotImplementedError
@@ -150,6 +155,22 @@ def get_space(name: str, **options) -> Space:
     if name not in _SPACES:
         raise KeyError(f"unknown space {name!r}; registered spaces: {', '.join(sorted(_SPACES))}")
     return _SPACES[name](**options)
+
+
+def parse_space_options(text: str | None) -> dict[str, Any]:
+    """'C=4,N=1' -> {'C': 4, 'N': 1}: values are Python literals where they parse as one, else strings."""
+    import ast
+
+    options = {}
+    for item in filter(None, (part.strip() for part in (text or "").split(","))):
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"space options: expected KEY=VALUE items separated by commas, got {item!r}")
+        try:
+            options[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            options[key.strip()] = value.strip()
+    return options
 
 
 def space_names() -> list[str]:

@@ -290,11 +290,15 @@ class NB201Space(Space):
     def sample(self, rng: np.random.Generator) -> NB201Genotype:
         return self.decode(rng.integers(0, len(OPS), NUM_EDGES))
 
-    def mutate(self, genotype, rng: np.random.Generator) -> NB201Genotype:
-        """Change the op of one uniformly chosen edge to a different op."""
+    def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1) -> NB201Genotype:
+        """Change the ops of `num_mutations` distinct, uniformly chosen edges, each to a different op
+        (uniform over the other 4). `num_mutations=1` draws exactly as before (one edge, then one offset)."""
+        if not 1 <= num_mutations <= NUM_EDGES:
+            raise ValueError(f"NAS-Bench-201 mutate: num_mutations must lie in 1..{NUM_EDGES}, got {num_mutations}")
         code = self.encode(genotype)
-        e = rng.integers(NUM_EDGES)
-        code[e] = (code[e] + rng.integers(1, len(OPS))) % len(OPS)
+        edges = [rng.integers(NUM_EDGES)] if num_mutations == 1 else rng.choice(NUM_EDGES, num_mutations, replace=False)
+        for e in edges:
+            code[e] = (code[e] + rng.integers(1, len(OPS))) % len(OPS)
         return self.decode(code)
 
     def arch_id(self, genotype) -> int:

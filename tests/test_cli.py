@@ -46,3 +46,37 @@ def test_mismatched_weights(golden_dir, capsys):
     arch = "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|nor_conv_3x3~2|"
     assert run(["score", "--arch", arch, "--weights", npz, "--inputs", npz]) == cli.EXIT_BAD_INPUT
     assert "cells.0.layers.0.op.1.weight" in capsys.readouterr().err
+
+
+def test_export_layers_writes_distinct_layers_that_load_back(tmp_path, capsys):
+    import csv
+
+    from spaces import get_space
+    from zico_jax.latency import layer_keys, load_layer_table
+
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
+    out = tmp_path / "layers.csv"
+    assert run(["export-layers", "--arch", arch, "--sample", "3", "--output", str(out)]) == 0
+    assert "distinct layers of 4 networks" in capsys.readouterr().out
+    with out.open() as f:
+        rows = list(csv.DictReader(f))
+    space = get_space("nats_tss")
+    own = layer_keys(space, space.parse(arch))
+    written = {tuple(r[c] for c in list(r)[:-1]) for r in rows}
+    assert len(written) == len(rows)  # distinct
+    assert {tuple(str(getattr(k, c)) for c in list(rows[0])[:-1]) for k in own} <= written
+    assert all(r["latency_ms"] == "" for r in rows)
+    for r in rows:  # fill in as a user would after measuring, then load back
+        r["latency_ms"] = "0.5"
+    with out.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    table = load_layer_table(out)
+    assert len(table) == len(rows)
+    assert table.network_latency(own) == 0.5 * len(own)
+
+
+def test_export_layers_without_architectures_is_a_clear_error(tmp_path, capsys):
+    assert run(["export-layers", "--output", str(tmp_path / "x.csv")]) == cli.EXIT_BAD_INPUT
+    assert "no architectures" in capsys.readouterr().err

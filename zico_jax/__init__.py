@@ -13,13 +13,17 @@ The pieces, smallest first: `per_batch_grads` (vmap(grad) over mini-batches) -> 
 `run_correlation` against benchmark ground truth.
 """
 
-from spaces import GenotypeError, LayerInfo, Space, get_space, register_space, space_names
+from spaces import GenotypeError, LayerInfo, Space, get_space, parse_space_options, register_space, space_names
 from zico_jax.data import (
     DataNotFoundError, batches_from_arrays, load_images, load_inputs_npz, make_batches, resize_batches,
 )
 from zico_jax.engine import CandidateScore, Engine
 from zico_jax.grads import classification_loss, cross_entropy, kernel_leaves, looped_grads, per_batch_grads
 from zico_jax.groundtruth import GroundTruth, groundtruth_spaces, load_groundtruth, load_nb201, load_table
+from zico_jax.latency import (
+    LayerKey, export_layer_list, fit_predictor, get_latency_table, latency_table_names, load_layer_table,
+    load_network_table,
+)
 from zico_jax.metrics import kendall_tau, rank_correlations, spearman_rho, top_k_precision
 from zico_jax.proxies import (
     LayerTerms,
@@ -42,7 +46,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     # spaces
-    "GenotypeError", "LayerInfo", "Space", "get_space", "register_space", "space_names",
+    "GenotypeError", "LayerInfo", "Space", "get_space", "parse_space_options", "register_space", "space_names",
     # gradients and the proxy
     "per_batch_grads", "looped_grads", "classification_loss", "cross_entropy", "kernel_leaves",
     "LayerTerms", "zico_layer_terms", "zico_statistic", "bias_penalty", "zico_bc_from_terms", "feature_shapes",
@@ -54,4 +58,7 @@ __all__ = [
     "DataNotFoundError", "load_images", "make_batches", "batches_from_arrays", "load_inputs_npz", "resize_batches",
     "GroundTruth", "load_groundtruth", "groundtruth_spaces", "load_nb201", "load_table", "kendall_tau", "spearman_rho", "top_k_precision",
     "rank_correlations",
+    # latency tables (whole-network, per-layer, fitted predictor)
+    "get_latency_table", "latency_table_names", "load_network_table", "load_layer_table", "export_layer_list",
+    "fit_predictor", "LayerKey",
 ]

@@ -4,6 +4,9 @@
                [--batch-size 64] [--num-batches 2] [--beta 1] [--seed 0] [--weights W.npz] [--inputs X.npz]
                [--x64] [--json]
     zico correlate --num-archs 1000 --output-dir runs/nb201   (the same run as experiments/correlation.py)
+    zico export-layers --space nats_tss --sample 100 --output to_measure.csv [--arch ...] [--archs-file F]
+               (the distinct layers of those networks, to measure on a phone and load back with
+               zico_jax.latency.load_layer_table)
 
 Bad input (unknown op, wrong node count, bad edge source, missing file, mismatched weights) exits with status 2
 and one line `zico: error: ...` that names the offending part, never a traceback.
@@ -54,6 +57,16 @@ def build_parser() -> argparse.ArgumentParser:
     corr.add_argument("--arch-seed", type=int, default=0, help="seed of the architecture sample")
     corr.add_argument("--groundtruth", default=None, help="benchmark table (CSV or official file)")
     corr.add_argument("--output-dir", required=True, help="where scores.jsonl, summary.* and scatter.png go")
+    export = sub.add_parser("export-layers", help="write the distinct layers of some networks as a CSV to measure")
+    export.add_argument("--space", default="nats_tss", help="search space name (default nats_tss)")
+    export.add_argument("--space-options", default="", help="space options as KEY=VALUE,..., e.g. image_size=224")
+    export.add_argument("--arch", action="append", default=[], help="genotype string (repeatable)")
+    export.add_argument("--archs-file", help="a text file with one genotype string per line")
+    export.add_argument("--sample", type=int, default=0, help="add this many sampled architectures")
+    export.add_argument("--seed", type=int, default=0, help="seed of --sample")
+    export.add_argument("--resolution", type=int, default=None, help="write this input resolution in each row")
+    export.add_argument("--output", required=True, help="CSV to write (LayerKey fields + an empty latency_ms)")
+    export.add_argument("--no-compilation-cache", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -115,11 +128,37 @@ def cmd_correlate(args) -> int:
     return 0
 
 
+def cmd_export_layers(args) -> int:
+    import pathlib
+
+    import numpy as np
+
+    from spaces import get_space, parse_space_options
+    from zico_jax.latency import export_layer_list
+
+    space = get_space(args.space, **parse_space_options(args.space_options))
+    texts = list(args.arch)
+    if args.archs_file:
+        path = pathlib.Path(args.archs_file)
+        if not path.is_file():
+            raise FileNotFoundError(f"--archs-file {path} not found")
+        texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    genotypes = [space.parse(t) for t in texts]
+    rng = np.random.default_rng(args.seed)
+    genotypes += [space.sample(rng) for _ in range(args.sample)]
+    if not genotypes:
+        raise ValueError("export-layers: no architectures; give --arch, --archs-file or --sample N")
+    keys = export_layer_list(space, genotypes, args.output, args.resolution)
+    print(f"wrote {len(keys)} distinct layers of {len(genotypes)} networks to {args.output}; fill latency_ms (ms, "
+          "batch 1) and load it with zico_jax.latency.load_layer_table")
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     import jax
 
-    if args.x64:
+    if getattr(args, "x64", False):
         jax.config.update("jax_enable_x64", True)
     if not args.no_compilation_cache:
         from zico_jax.compilation_cache import enable_compilation_cache
@@ -129,7 +168,8 @@ def main(argv=None) -> int:
     from spaces.torch_import import WeightImportError
 
     try:
-        return {"score": cmd_score, "correlate": cmd_correlate}[args.command](args)
+        commands = {"score": cmd_score, "correlate": cmd_correlate, "export-layers": cmd_export_layers}
+        return commands[args.command](args)
     except (GenotypeError, WeightImportError, FileNotFoundError, KeyError, ValueError) as err:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"zico: error: {message}", file=sys.stderr)

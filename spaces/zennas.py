@@ -1,0 +1,335 @@
+"""The Zen-NAS / ZiCo MobileNetV2-style ImageNet search space ("zennas_imagenet").
+
+Genotype: a sequence of blocks written exactly as the official code (idstcv/ZenNAS `PlainNet/`, used unchanged
+by SLDGroup/ZiCo) writes them, e.g. ZiCo's 600M network:
+
+    SuperConvK3BNRELU(3,16,2,1)SuperResIDWE1K7(16,40,2,40,1)SuperResIDWE2K7(40,80,2,64,1)
+    SuperResIDWE4K7(80,96,2,96,5)SuperResIDWE2K7(96,224,2,224,5)SuperConvK1BNRELU(224,2048,1,1)
+
+  * `SuperConvK{k}BNRELU(in, out, stride, sub_layers)`, k in {1, 3, 5, 7}: sub_layers x [conv k x k + BN + ReLU]
+    (stride on the first);
+  * `SuperResIDWE{e}K{k}(in, out, stride, bottleneck, sub_layers)`, e in {1, 2, 4, 6}, k in {3, 5, 7}: each
+    sub-layer is TWO inverted-bottleneck units (`PlainNet/SuperResIDWEXKX.py`, "first DW" / "second DW"):
+      unit 0: in -> bottleneck, dw = smart_round(bottleneck * e, 8), stride on the first sub-layer only;
+      unit 1: bottleneck -> out, dw = smart_round(out * e, 8), stride 1
+    where a unit is 1x1 expand + BN + ReLU, k x k depthwise + BN + ReLU, [SE], 1x1 project + BN, [+ shortcut],
+    ReLU, and smart_round(x, 8) = max(8, 8 * round(x / 8)) (Python rounding). Later sub-layers take `out`
+    channels in.
+Network: the blocks in order (the last is the fixed `SuperConvK1BNRELU(C, 2048, 1, 1)` of the string), global
+average pooling, a dense layer to `num_classes` (with bias). Init: PyTorch defaults (the search scores untrained,
+un-reinitialised networks); BatchNorm in train mode with eps 1e-3 (MasterNet's). See `spaces.zennas_blocks`.
+
+Options: `residual` (default False) - the official search scores candidates with `no_reslink=True` and without
+squeeze-excite, so the default network has neither. `residual=True` is the network as trained and as the FLOPs
+budget is checked: unit 0 of the first sub-layer always has a projection shortcut (`ResBlockProj`), any other
+unit a projection when its stride is 2 or its channels change, else an identity. `se=True` adds the official
+squeeze-excite after each depthwise ReLU (the trained ZiCo models use `--use_se`). num_classes (1000),
+image_size (224).
+
+Counts (`layers(g)`, `flops(g)`, `params(g)`): every Conv/Dense layer of the network with these options,
+multiply-accumulates k*k*Cin/groups*Cout*Hout*Wout (dense: in*out), BN not counted in FLOPs; params are all
+weights, biases and BN affine parameters. The paper's FLOPs (448M / 603M / 1005M for ZiCo's released
+networks, 451M for the #Params search) are `official_flops(g)` of the space with `residual=True`: what
+`analyze_model.py` reports, i.e. ptflops (0.6) on MasterNet with residual links and without SE, which counts
+conv MACs + conv bias (one per output) + BN (2 per output: affine) + dense (in*out + out), and no ReLU, pooling
+or additions (the network applies them functionally). This gives 448.84M, 603.17M, 1002.97M and 451.79M for the
+four released genotypes: the first, second and fourth are the paper's numbers truncated; the 1G network comes out
+2M below the paper's 1005M under every convention tried (the official `get_FLOPs` of the search - which also
+counts shortcut FLOPs at a quarter, a bug - gives 438.39M / 590.29M / 979.22M / 450.0M).
+
+Example:
+    >>> space = ZenNASSpace(num_classes=10, image_size=32)
+    >>> g = space.parse("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K3(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)")
+    >>> str(g) == "SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K3(8,16,2,8,1)SuperConvK1BNRELU(16,32,1,1)"
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import re
+from typing import Optional, Sequence
+
+import jax.numpy as jnp
+import numpy as np
+
+from spaces import zennas_blocks as B
+from spaces.base import GenotypeError, LayerInfo, Space, register_space
+
+CONV_KERNELS = (1, 3, 5, 7)
+RES_EXPANSIONS = (1, 2, 4, 6)
+RES_KERNELS = (3, 5, 7)
+_CONV_RE = re.compile(r"SuperConvK(\d+)BNRELU")
+_RES_RE = re.compile(r"SuperResIDWE(\d+)K(\d+)")
+_TOKEN_RE = re.compile(r"([A-Za-z][A-Za-z0-9]*)\(([^()]*)\)")
+# The starting network of every official ImageNet search (scripts/ZiCo_NAS_ImageNet_*.sh).
+INITIAL_GENOTYPE = ("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE6K3(8,32,2,8,1)SuperResIDWE6K3(32,48,2,32,1)"
+                    "SuperResIDWE6K3(48,96,2,48,1)SuperResIDWE6K3(96,128,2,96,1)SuperConvK1BNRELU(128,2048,1,1)")
+# encode(): a fixed-length int array, one row per block, zero rows after the last block.
+MAX_BLOCKS = 32
+CODE_WIDTH = 8  # kind (1 conv, 2 res), kernel, expansion (0 for conv), in, out, stride, bottleneck (0), sub_layers
+
+
+def smart_round(x: float, base: int = 8) -> int:
+    """The official `global_utils.smart_round` with an explicit base: max(base, base * round(x / base))."""
+    return max(base, round(x / float(base)) * base)
+
+
+@dataclasses.dataclass(frozen=True)
+class Block:
+    """One block of the string. `expansion` and `bottleneck` are None for SuperConvK{k}BNRELU."""
+
+    kernel: int
+    in_channels: int
+    out_channels: int
+    stride: int
+    sub_layers: int
+    expansion: Optional[int] = None
+    bottleneck: Optional[int] = None
+
+    @property
+    def is_res(self) -> bool:
+        return self.expansion is not None
+
+    def __str__(self) -> str:
+        if self.is_res:
+            return (f"SuperResIDWE{self.expansion}K{self.kernel}({self.in_channels},{self.out_channels},"
+                    f"{self.stride},{self.bottleneck},{self.sub_layers})")
+        return f"SuperConvK{self.kernel}BNRELU({self.in_channels},{self.out_channels},{self.stride},{self.sub_layers})"
+
+
+@dataclasses.dataclass(frozen=True)
+class ZenNASGenotype:
+    """The blocks of a network; `str()` is the canonical official string."""
+
+    blocks: tuple[Block, ...]
+
+    def __str__(self) -> str:
+        return "".join(str(b) for b in self.blocks)
+
+
+def _block(name: str, args: str, text: str) -> Block:
+    where = f"Zen-NAS genotype {text!r}: block {name}({args})"
+    values = []
+    for a in args.split(","):
+        if not re.fullmatch(r"\s*\d+\s*", a):
+            raise GenotypeError(f"{where}: argument {a!r} is not a non-negative integer")
+        values.append(int(a))
+    if m := _CONV_RE.fullmatch(name):
+        kernel, expansion, arity = int(m.group(1)), None, 4
+        if kernel not in CONV_KERNELS:
+            raise GenotypeError(f"{where}: kernel {kernel}; expected one of {CONV_KERNELS}")
+    elif m := _RES_RE.fullmatch(name):
+        expansion, kernel, arity = int(m.group(1)), int(m.group(2)), 5
+        if expansion not in RES_EXPANSIONS or kernel not in RES_KERNELS:
+            raise GenotypeError(f"{where}: expansion {expansion}, kernel {kernel}; expected expansion in "
+                                f"{RES_EXPANSIONS} and kernel in {RES_KERNELS}")
+    else:
+        raise GenotypeError(f"{where}: unknown block type {name!r}; expected SuperConvK{{1,3,5,7}}BNRELU or "
+                            f"SuperResIDWE{{1,2,4,6}}K{{3,5,7}}")
+    if len(values) != arity:
+        expected = "(in, out, stride, bottleneck, sub_layers)" if arity == 5 else "(in, out, stride, sub_layers)"
+        raise GenotypeError(f"{where}: {len(values)} arguments; expected {arity} {expected}")
+    if any(v <= 0 for v in values):
+        raise GenotypeError(f"{where}: every argument must be positive")
+    if values[2] not in (1, 2):
+        raise GenotypeError(f"{where}: stride {values[2]}; expected 1 or 2")
+    if arity == 5:
+        cin, cout, stride, btl, subs = values
+        return Block(kernel, cin, cout, stride, subs, expansion, btl)
+    cin, cout, stride, subs = values
+    return Block(kernel, cin, cout, stride, subs)
+
+
+def parse_genotype(text: str) -> ZenNASGenotype:
+    """Parse and validate an official string; errors name the offending block and what was expected."""
+    if not isinstance(text, str) or not text.strip():
+        raise GenotypeError(f"Zen-NAS genotype: expected a string like 'SuperConvK3BNRELU(3,16,2,1)...', got {text!r}")
+    s = text.strip()
+    blocks, pos = [], 0
+    for m in _TOKEN_RE.finditer(s):
+        if m.start() != pos:
+            raise GenotypeError(f"Zen-NAS genotype {text!r}: cannot parse {s[pos:m.start()]!r} at character {pos}; "
+                                f"expected BlockName(arg,...)")
+        blocks.append(_block(m.group(1), m.group(2), text))
+        pos = m.end()
+    if pos != len(s):
+        raise GenotypeError(f"Zen-NAS genotype {text!r}: cannot parse {s[pos:]!r} at character {pos}; "
+                            f"expected BlockName(arg,...)")
+    if blocks[0].in_channels != 3:
+        raise GenotypeError(f"Zen-NAS genotype {text!r}: the first block {blocks[0]} takes {blocks[0].in_channels} "
+                            f"channels; expected 3 (the RGB image)")
+    for prev, b in zip(blocks, blocks[1:]):
+        if b.in_channels != prev.out_channels:
+            raise GenotypeError(f"Zen-NAS genotype {text!r}: block {b} takes {b.in_channels} channels but the block "
+                                f"before it, {prev}, outputs {prev.out_channels}")
+    return ZenNASGenotype(tuple(blocks))
+
+
+def _as_genotype(g) -> ZenNASGenotype:
+    if isinstance(g, ZenNASGenotype):
+        return g
+    if isinstance(g, str):
+        return parse_genotype(g)
+    return ZenNASSpace().decode(g)
+
+
+def _down(hw: int, stride: int) -> int:
+    return -(-hw // stride)  # PyTorch: floor((H + 2 * (k // 2) - k) / s) + 1 = ceil(H / s) for odd k
+
+
+def plan(g: ZenNASGenotype, residual: bool = False, se: bool = False) -> tuple:
+    """The network as (name, node type, keyword tuple) applications; names are the params-tree keys
+    `b{block}_s{sub_layer}` (conv layers) and `b{block}_s{sub_layer}_u{unit}` (inverted-bottleneck units)."""
+    nodes = []
+    for i, b in enumerate(_as_genotype(g).blocks):
+        cin = b.in_channels
+        for j in range(b.sub_layers):
+            stride = b.stride if j == 0 else 1
+            if not b.is_res:
+                kw = (("features", b.out_channels), ("kernel_size", b.kernel), ("stride", stride))
+                nodes.append((f"b{i}_s{j}", "conv", kw))
+                cin = b.out_channels
+                continue
+            units = ((cin, b.bottleneck, smart_round(b.bottleneck * b.expansion), stride),
+                     (b.bottleneck, b.out_channels, smart_round(b.out_channels * b.expansion), 1))
+            for u, (ci, co, dw, st) in enumerate(units):
+                shortcut = "none"
+                if residual:  # ResBlockProj for the very first unit; ResBlock projects on stride or width change
+                    shortcut = "proj" if (j == 0 and u == 0) or st > 1 or ci != co else "identity"
+                kw = (("features", co), ("dw_channels", dw), ("kernel_size", b.kernel), ("stride", st),
+                      ("shortcut", shortcut), ("se", se))
+                nodes.append((f"b{i}_s{j}_u{u}", "unit", kw))
+            cin = b.out_channels
+    return tuple(nodes)
+
+
+def layer_table(g: ZenNASGenotype, residual: bool, se: bool, image_size: int, num_classes: int) -> list[LayerInfo]:
+    """Conv/Dense layers of the network of `plan(g, residual, se)`, in forward order."""
+    hw, c, out = image_size, 3, []
+
+    def conv(path, cin, cout, k, stride, hw_in, groups=1, bn=True, bias=False):
+        hw_out = _down(hw_in, stride)
+        out.append(LayerInfo(path, "conv", cin, cout, k, stride, (hw_in, hw_in), (hw_out, hw_out), groups, bn, bias))
+        return hw_out
+
+    for name, kind, kw in plan(g, residual, se):
+        kw = dict(kw)
+        if kind == "conv":
+            hw_next = conv(f"{name}/conv", c, kw["features"], kw["kernel_size"], kw["stride"], hw)
+        else:
+            d, st = kw["dw_channels"], kw["stride"]
+            conv(f"{name}/expand/conv", c, d, 1, 1, hw)
+            hw_next = conv(f"{name}/dw/conv", d, d, kw["kernel_size"], st, hw, groups=d)
+            if se:
+                conv(f"{name}/se/reduce", d, B.se_channels(d), 1, 1, 1)
+                conv(f"{name}/se/expand", B.se_channels(d), d, 1, 1, 1)
+            conv(f"{name}/project/conv", d, kw["features"], 1, 1, hw_next)
+            if kw["shortcut"] == "proj":
+                conv(f"{name}/proj", c, kw["features"], 1, st, hw, bias=True)
+        hw, c = hw_next, kw["features"]
+    out.append(LayerInfo("head/classifier", "dense", c, num_classes, 1, 1, (1, 1), (1, 1), bias=True))
+    return out
+
+
+@register_space("zennas_imagenet")
+class ZenNASSpace(Space):
+    """Zen-NAS / ZiCo MobileNetV2-style space. Options: residual (False: the scored network), se (False),
+    num_classes (1000), image_size (224)."""
+
+    def __init__(self, residual: bool = False, se: bool = False, num_classes: int = 1000, image_size: int = 224):
+        self.residual, self.se, self.num_classes, self.image_size = residual, se, num_classes, image_size
+
+    def __repr__(self):
+        return (f"ZenNASSpace(residual={self.residual}, se={self.se}, num_classes={self.num_classes}, "
+                f"image_size={self.image_size})")
+
+    # -- genotypes
+    def parse(self, text: str) -> ZenNASGenotype:
+        return parse_genotype(text)
+
+    def encode(self, genotype) -> np.ndarray:
+        """(MAX_BLOCKS * CODE_WIDTH,) int32: per block [kind (1 conv, 2 res), kernel, expansion, in, out, stride,
+        bottleneck, sub_layers], unused rows zero."""
+        g = _as_genotype(genotype)
+        if len(g.blocks) > MAX_BLOCKS:
+            raise GenotypeError(f"Zen-NAS genotype {g}: {len(g.blocks)} blocks; encode holds at most {MAX_BLOCKS}")
+        code = np.zeros((MAX_BLOCKS, CODE_WIDTH), np.int32)
+        for i, b in enumerate(g.blocks):
+            code[i] = (2 if b.is_res else 1, b.kernel, b.expansion or 0, b.in_channels, b.out_channels, b.stride,
+                       b.bottleneck or 0, b.sub_layers)
+        return code.reshape(-1)
+
+    def decode(self, code: Sequence[int]) -> ZenNASGenotype:
+        code = np.asarray(code)
+        if code.shape != (MAX_BLOCKS * CODE_WIDTH,) or not np.issubdtype(code.dtype, np.integer):
+            raise GenotypeError(f"Zen-NAS code: expected {MAX_BLOCKS * CODE_WIDTH} integers, got shape {code.shape} "
+                                f"of {code.dtype}")
+        text = ""
+        for i, row in enumerate(code.reshape(MAX_BLOCKS, CODE_WIDTH).tolist()):
+            kind, k, e, cin, cout, stride, btl, subs = row
+            if kind == 0:
+                if any(row[i2] for i2 in range(CODE_WIDTH)) or code.reshape(MAX_BLOCKS, CODE_WIDTH)[i:].any():
+                    raise GenotypeError(f"Zen-NAS code: row {i} has kind 0 (end) but non-zero entries follow")
+                break
+            if kind == 1:
+                text += f"SuperConvK{k}BNRELU({cin},{cout},{stride},{subs})"
+            elif kind == 2:
+                text += f"SuperResIDWE{e}K{k}({cin},{cout},{stride},{btl},{subs})"
+            else:
+                raise GenotypeError(f"Zen-NAS code: row {i} has kind {kind}; expected 0 (end), 1 (conv) or 2 (res)")
+        return parse_genotype(text)
+
+    def sample(self, rng: np.random.Generator) -> ZenNASGenotype:
+        """PLACEHOLDER, not a random sampler: returns the official search's initial network (`INITIAL_GENOTYPE`).
+        The official search generates candidates by mutating it (`mutate`, not implemented yet). Kept so that
+        code calling `sample` for a shape template (the engine does) works."""
+        return parse_genotype(INITIAL_GENOTYPE)
+
+    def mutate(self, genotype, rng: np.random.Generator):
+        raise NotImplementedError("zennas_imagenet: mutation (the official evolutionary search's block replacement "
+                                  "from SearchSpace/search_space_IDW_fixfc.py) is not implemented yet")
+
+    def arch_id(self, genotype) -> int:
+        """sha1 of the canonical string, mod 2**31: stable across runs and machines."""
+        return int(hashlib.sha1(str(_as_genotype(genotype)).encode()).hexdigest(), 16) % 2**31
+
+    # -- networks
+    def model(self, genotype=None, dtype=jnp.float32) -> B.ZenNASNetwork:
+        if genotype is None:
+            raise NotImplementedError("zennas_imagenet has no whole-space network: genotypes have variable length "
+                                      "and widths; use the standalone network (model(g)) or the tape backend")
+        return B.ZenNASNetwork(plan(_as_genotype(genotype), self.residual, self.se), self.num_classes, dtype)
+
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, self.image_size, self.image_size, 3)
+
+    def layers(self, genotype) -> list[LayerInfo]:
+        return layer_table(_as_genotype(genotype), self.residual, self.se, self.image_size, self.num_classes)
+
+    def official_flops(self, genotype) -> int:
+        """FLOPs as the official `analyze_model.py` reports them (ptflops 0.6 hooks on nn modules): conv MACs, +1
+        per output of a conv with bias, +2 per output of each BN, dense in*out + out; with SE also its pooling
+        (one per input element) and its nn.ReLU (one per element). The paper's numbers: `residual=True`."""
+        total = 0
+        for layer in self.layers(genotype):
+            outputs = layer.out_hw[0] * layer.out_hw[1] * layer.out_channels
+            total += layer.macs + (outputs if layer.bias else 0) + (2 * outputs if layer.bn else 0)
+            if layer.path.endswith("/se/reduce"):
+                total += layer.out_channels  # nn.ReLU
+            if layer.path.endswith("/dw/conv") and self.se:
+                total += layer.out_hw[0] * layer.out_hw[1] * layer.out_channels  # SE's AdaptiveAvgPool2d
+        return total
+
+    # -- the network as a tape (the engine's CPU backend)
+    def tape(self, genotype, dtype=jnp.float32):
+        """One node per conv layer / inverted-bottleneck unit, then the head: the executables are shared by every
+        candidate with the same unit configuration and input shape."""
+        from zico_jax.tape import TapeNode  # spaces stay importable without the engine
+
+        nodes = []
+        for k, (name, kind, kw) in enumerate(plan(_as_genotype(genotype), self.residual, self.se)):
+            nodes.append(TapeNode(B.NODE_TYPES[kind](**dict(kw), dtype=dtype), (k,), (name,)))
+        nodes.append(TapeNode(B.ClassifierHead(self.num_classes, dtype), (len(nodes),), ("head",)))
+        return nodes

@@ -1,0 +1,287 @@
+"""zico_jax.search: the official EA rules, budgets, Pareto front, random search, exact resumption, SIGTERM."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import signal
+
+import ml_collections
+import numpy as np
+import pytest
+
+from spaces import get_space
+from zico_jax.search import (
+    AnalyticScorer, Evolution, EvolutionState, RandomSearch, SearchCheckpointer, SearchPreempted, accept,
+    budgets_from_config, make_budgets, pareto_front, run_search, update_front,
+)
+from zico_jax.search.budgets import Budget, Budgets
+
+SPACE = get_space("nats_tss", C=4, N=1, image_size=8)
+
+
+class StubScore:
+    def __init__(self, arch, score, params, flops):
+        self.arch, self.scores, self.params, self.flops = arch, {"stub": score}, params, flops
+
+
+class StubScorer:
+    """A deterministic score per genotype (no network): counts calls; can fail or SIGTERM on a given call."""
+
+    def __init__(self, space=SPACE, fail_on_call=None, sigterm_on_call=None):
+        self.space, self.calls, self.fail_on_call, self.sigterm_on_call = space, [], fail_on_call, sigterm_on_call
+
+    @staticmethod
+    def value(arch: str) -> float:
+        code = SPACE.encode(SPACE.parse(arch))
+        return float(np.dot(code, [3, 1, 4, 1, 5, 9]) + 0.01 * (SPACE.arch_id(arch) % 97))
+
+    def score(self, archs):
+        self.calls.append(list(archs))
+        if self.fail_on_call == len(self.calls):
+            raise KeyboardInterrupt("simulated kill")
+        if self.sigterm_on_call == len(self.calls):
+            os.kill(os.getpid(), signal.SIGTERM)
+        for a in archs:
+            g = self.space.parse(a)
+            yield StubScore(a, self.value(a), self.space.params(g), self.space.flops(g))
+
+
+class FakeLatencyTable:
+    """Whole-network table: latency from the code; NaN for archs whose first edge is 'none'."""
+
+    def values(self, archs):
+        out = []
+        for a in archs:
+            code = SPACE.encode(SPACE.parse(a))
+            out.append(math.nan if code[0] == 0 else 1.0 + float(np.dot(code, [1, 2, 1, 2, 1, 2])))
+        return np.array(out)
+
+
+def config(**overrides):
+    c = ml_collections.ConfigDict(dict(mode="evolution", proxy="stub", iterations=60, population_size=12,
+                                       children_per_round=4, seed=3, checkpoint_every=8, resume=True, log_every=0,
+                                       budgets=dict(flops=None, params=None, layers=None, latency=None)))
+    c.update(overrides)
+    return c
+
+
+class SpySpace:
+    """NB201 whose mutate records (parent, num_mutations)."""
+
+    def __init__(self):
+        self.calls = []
+
+    def __getattr__(self, name):
+        return getattr(SPACE, name)
+
+    def mutate(self, g, rng, num_mutations):
+        self.calls.append((str(g), num_mutations))
+        return SPACE.mutate(g, rng, num_mutations)
+
+
+# ------------------------------------------------------------------------------------------ the official rules
+
+
+def test_mutation_rule_initial_then_random_parent():
+    spy = SpySpace()
+    initial = str(SPACE.sample(np.random.default_rng(0)))
+    evo = Evolution(spy, initial, population_size=20)
+    state = evo.init(seed=0)
+    for _ in range(40):  # k = 1: the sequential official loop
+        size = len(state.population)
+        child = evo.propose(state, 1)[0]
+        parent, count = spy.calls[-1]
+        if size <= 10:
+            assert (parent, count) == (initial, 1)
+            assert sum(a != b for a, b in zip(SPACE.encode(child), SPACE.encode(initial))) == 1
+        else:
+            assert count == 2 and parent in state.population
+            assert sum(a != b for a, b in zip(SPACE.encode(child), SPACE.encode(parent))) == 2
+        evo.accept(state, [child], [StubScorer.value(child)])
+    assert len(state.population) == 20
+
+
+def test_batching_sees_population_at_proposal_time():
+    spy = SpySpace()
+    initial = str(SPACE.sample(np.random.default_rng(1)))
+    evo = Evolution(spy, initial, population_size=50)
+    state = evo.init(seed=1)
+    evo.accept(state, [initial] * 9, list(range(9)))  # 9 members: a batch of 5 still mutates the initial
+    evo.propose(state, 5)
+    assert spy.calls == [(initial, 1)] * 5
+
+
+def test_accept_removes_lowest_first_index():
+    state = EvolutionState(["a", "b", "c"], [5.0, 1.0, 3.0], 0, np.random.default_rng(0).bit_generator.state)
+    accept(state, ["d", "e"], [1.0, 7.0], population_size=3)
+    # official: while len > size: pop the first index of min(scores); "b" (1.0, first) then "d" (1.0)
+    assert state.population == ["a", "c", "e"] and state.scores == [5.0, 3.0, 7.0]
+    accept(state, ["f"], [float("nan")], population_size=3)  # NaN ranks last
+    assert state.population == ["a", "c", "e"]
+
+
+def test_rejected_children_count_as_iterations(tmp_path):
+    limit = sorted(SPACE.params(g) for g in itertools.islice(SPACE.enumerate(), 0, 15625, 97))[80]
+    c = config(iterations=40, budgets=dict(flops=None, params=float(limit), layers=None, latency=None))
+    scorer = StubScorer()
+    summary = run_search(SPACE, scorer, c, output_dir=tmp_path)
+    assert summary["iterations"] == 40 and summary["rejected"] > 0 and summary["scored"] > 0
+    assert summary["scored"] + summary["rejected"] == 40
+    rows = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    assert len(rows) == summary["scored"] and all(r["params"] <= limit for r in rows)
+    assert len(scorer.calls) <= 10  # one scorer call per round of 4 proposals
+    best = json.loads((tmp_path / "best.json").read_text())["best"]
+    assert best["score"] == max(r["stub"] for r in rows)
+
+
+# ------------------------------------------------------------------------------------------ budgets
+
+
+def test_budgets_flops_params_latency_and_nan():
+    table = FakeLatencyTable()
+    budgets = make_budgets(SPACE, flops=1e9, params=1e9, latency=5.0, latency_table=table)
+    assert [b.name for b in budgets] == ["params", "flops", "latency"]
+    nan_arch = SPACE.decode([0, 1, 1, 1, 1, 1])
+    assert budgets.check(nan_arch).name == "latency"  # NaN latency violates
+    cheap = SPACE.decode([1, 0, 0, 0, 0, 0])
+    assert budgets.check(cheap) is None
+    assert make_budgets(SPACE, params=SPACE.params(cheap) - 1).check(cheap).name == "params"
+    assert make_budgets(SPACE, flops=SPACE.flops(cheap) - 1).check(cheap).name == "flops"
+    assert make_budgets(SPACE, layers=1).check(SPACE.decode([3] * 6)).name == "layers"
+    assert Budgets([Budget("x", lambda g: 2.0, 1.0)]).check(cheap).name == "x"
+    with pytest.raises(ValueError, match="unknown budget.*'energy'"):
+        budgets_from_config(SPACE, {"energy": 1.0})
+    with pytest.raises(ValueError, match="latency table"):
+        make_budgets(SPACE, latency=1.0)
+
+
+# ------------------------------------------------------------------------------------------ Pareto
+
+
+def test_pareto_front_matches_brute_force():
+    rng = np.random.default_rng(0)
+    pts = np.round(rng.uniform(0, 5, (200, 2)), 0)  # many ties
+    pts[3] = [np.nan, 1.0]
+    brute = [i for i, p in enumerate(pts) if not np.isnan(p).any() and not any(
+        q[0] >= p[0] and q[1] <= p[1] and (q[0] > p[0] or q[1] < p[1]) for q in pts if not np.isnan(q).any())]
+    assert pareto_front(pts) == brute
+    assert update_front([["a", 1.0, 5.0]], [["b", 2.0, 4.0], ["c", 0.5, 1.0]]) == [["b", 2.0, 4.0], ["c", 0.5, 1.0]]
+
+
+def test_pareto_mode_writes_front(tmp_path):
+    c = config(mode="pareto", iterations=24)
+    summary = run_search(SPACE, StubScorer(), c, output_dir=tmp_path, latency_table=FakeLatencyTable())
+    rows = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    uniq = {r["arch"]: (r["stub"], r["latency"]) for r in rows}
+    archs = list(uniq)
+    expected = {archs[i] for i in pareto_front([uniq[a] for a in archs])}
+    assert {p["arch"] for p in summary["pareto"]} == expected
+    assert (tmp_path / "pareto.csv").read_text().count("\n") == len(expected) + 1
+    with pytest.raises(ValueError, match="pareto.*latency table"):
+        run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "x")
+
+
+# ------------------------------------------------------------------------------------------ random search
+
+
+def test_random_search(tmp_path):
+    search = RandomSearch(SPACE, population_size=5)
+    a, b = search.init(7), search.init(7)
+    assert search.propose(a, 6) == search.propose(b, 3) + search.propose(b, 3)  # batching-invariant
+    summary = run_search(SPACE, StubScorer(), config(mode="random", iterations=30, population_size=5),
+                         output_dir=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    assert len(rows) == 30 and summary["best"]["score"] == max(r["stub"] for r in rows)
+    with pytest.raises(ValueError, match="unknown search mode 'annealing'"):
+        run_search(SPACE, StubScorer(), config(mode="annealing"), output_dir=tmp_path / "y")
+
+
+# ------------------------------------------------------------------------------------------ resumption
+
+
+def _final(path):
+    return json.loads((path / "best.json").read_text())
+
+
+def test_state_machine_resume_via_orbax_is_exact(tmp_path):
+    initial = str(SPACE.sample(np.random.default_rng(2)))
+
+    def steps(evo, state, n):
+        for _ in range(n):
+            children = evo.propose(state, 3)
+            evo.accept(state, children, [StubScorer.value(c) for c in children])
+            state.iteration += 3
+
+    evo = Evolution(SPACE, initial, population_size=8)
+    whole = evo.init(seed=5)
+    steps(evo, whole, 20)
+    half = evo.init(seed=5)
+    steps(evo, half, 10)
+    ckpt = SearchCheckpointer(tmp_path / "ckpt", every=1)
+    ckpt.save(half)
+    ckpt.close()
+    restored = SearchCheckpointer(tmp_path / "ckpt").restore()  # a fresh state object
+    assert restored.to_dict() == half.to_dict() and restored is not half
+    steps(evo, restored, 10)
+    assert restored.population == whole.population and restored.scores == whole.scores
+    assert restored.rng_state == whole.rng_state and restored.iteration == whole.iteration == 60
+
+
+def test_killed_search_resumes_to_same_result(tmp_path):
+    c = config(iterations=64, checkpoint_every=8)
+    run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "whole")
+    with pytest.raises(KeyboardInterrupt):  # killed during the 9th scoring call (iteration 32..35)
+        run_search(SPACE, StubScorer(fail_on_call=9), c, output_dir=tmp_path / "killed")
+    assert SearchCheckpointer(tmp_path / "killed" / "checkpoints").latest_step() == 32
+    resumed = StubScorer()
+    run_search(SPACE, resumed, c, output_dir=tmp_path / "killed")
+    assert _final(tmp_path / "killed")["best"] == _final(tmp_path / "whole")["best"]
+    a = SearchCheckpointer(tmp_path / "whole" / "checkpoints").restore()
+    b = SearchCheckpointer(tmp_path / "killed" / "checkpoints").restore()
+    assert a.to_dict() == b.to_dict()
+    whole_rows = (tmp_path / "whole" / "search.jsonl").read_text()
+    assert (tmp_path / "killed" / "search.jsonl").read_text() == whole_rows  # no row written twice
+
+
+def test_sigterm_checkpoints_and_stops(tmp_path):
+    c = config(iterations=64, checkpoint_every=1000)
+    previous = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(SearchPreempted) as stop:
+        run_search(SPACE, StubScorer(sigterm_on_call=5), c, output_dir=tmp_path / "run")
+    assert stop.value.code == 143 and signal.getsignal(signal.SIGTERM) == previous
+    ckpt = SearchCheckpointer(tmp_path / "run" / "checkpoints")
+    assert ckpt.manager.all_steps() == [16, 20]  # at the signal (last completed round), then after the round
+    ckpt.close()
+    run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "run")
+    run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "whole")
+    assert _final(tmp_path / "run")["best"] == _final(tmp_path / "whole")["best"]
+
+
+def test_resume_with_other_settings_is_an_error(tmp_path):
+    run_search(SPACE, StubScorer(), config(iterations=8), output_dir=tmp_path)
+    with pytest.raises(ValueError, match="cannot resume.*seed"):
+        run_search(SPACE, StubScorer(), config(iterations=8, seed=4), output_dir=tmp_path)
+    with pytest.raises(ValueError, match="resume=True"):
+        run_search(SPACE, StubScorer(), config(iterations=8, resume=False), output_dir=tmp_path)
+
+
+# ------------------------------------------------------------------------------------------ real engine
+
+
+def test_real_engine_tiny_search(tmp_path):
+    from tests.conftest import tiny_batches
+    from zico_jax.engine import Engine
+
+    xs, ys = tiny_batches(2, 4, 8)
+    engine = Engine(SPACE, xs, ys, ("zico",), seed=0)
+    c = config(proxy="zico", iterations=6, population_size=4, children_per_round=3)
+    summary = run_search(SPACE, engine, c, output_dir=tmp_path)
+    rows = [json.loads(line) for line in (tmp_path / "search.jsonl").read_text().splitlines()]
+    assert len(rows) == 6 and all(np.isfinite(r["zico"]) or r["zico"] == -math.inf for r in rows)
+    assert summary["best"]["score"] == max(r["zico"] for r in rows)
+    params_summary = run_search(SPACE, AnalyticScorer(SPACE), config(proxy="params", iterations=6),
+                                output_dir=tmp_path / "params")
+    assert params_summary["best"]["params"] == params_summary["best"]["score"]

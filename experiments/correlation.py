@@ -58,26 +58,12 @@ def main(argv):
             config.space_options.update(parse_space_options(FLAGS.space_options))
         except ValueError as err:
             raise app.UsageError(f"--space_options: {err}") from None
-    import jax
+    from zico_jax.runtime import prepare_runtime, run_or_exit
 
-    from zico_jax.sharding import initialize_distributed
-
-    initialize_distributed()  # a no-op unless the environment names several processes (TPU pod, SLURM)
-    if config.x64:
-        jax.config.update("jax_enable_x64", True)
-    if config.compilation_cache:
-        from zico_jax.compilation_cache import enable_compilation_cache
-
-        enable_compilation_cache()
+    prepare_runtime(config)
     from zico_jax.correlation import format_table, run_correlation
-    from zico_jax.data import DataNotFoundError
 
-    try:
-        summary = run_correlation(config)
-    except (DataNotFoundError, ValueError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"correlation: error: {message}", file=sys.stderr)
-        sys.exit(1)
+    summary = run_or_exit("correlation", run_correlation, config)
     print(format_table(summary))
 
 

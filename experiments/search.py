@@ -91,26 +91,12 @@ def main(argv):
         from spaces import parse_space_options
 
         config.space_options.update(parse_space_options(FLAGS.space_options))
-    import jax
+    from zico_jax.runtime import prepare_runtime, run_or_exit
 
-    from zico_jax.sharding import initialize_distributed
-
-    initialize_distributed()
-    if config.x64:
-        jax.config.update("jax_enable_x64", True)
-    if config.compilation_cache:
-        from zico_jax.compilation_cache import enable_compilation_cache
-
-        enable_compilation_cache()
-    from zico_jax.data import DataNotFoundError
+    prepare_runtime(config)
     from zico_jax.search.run import format_summary
 
-    try:
-        summary = build_and_run(config)
-    except (DataNotFoundError, ValueError, KeyError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"search: error: {message}", file=sys.stderr)
-        sys.exit(1)
+    summary = run_or_exit("search", build_and_run, config)
     print(format_summary(summary))
 
 

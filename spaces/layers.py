@@ -91,9 +91,11 @@ class TorchDense(nn.Module):
 
 
 class TrainBatchNorm(nn.Module):
-    """BatchNorm2d in train mode over (N, H, W): biased variance, eps 1e-5, affine scale/shift."""
+    """BatchNorm2d in train mode over (N, H, W): biased variance, eps (PyTorch's 1e-5 unless a space sets its
+    own), affine scale/shift."""
 
     dtype: jnp.dtype = jnp.float32
+    eps: float = BN_EPS
 
     @nn.compact
     def __call__(self, x):
@@ -103,7 +105,7 @@ class TrainBatchNorm(nn.Module):
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axis=axes)
         var = jnp.mean(jnp.square(x - mean), axis=axes)
-        return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale + bias
+        return (x - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias
 
 
 class ReLUConvBN(nn.Module):

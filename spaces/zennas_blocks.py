@@ -13,6 +13,8 @@ Semantics follow the official PyTorch code (idstcv/ZenNAS `PlainNet/`, reused un
 
 from __future__ import annotations
 
+import functools
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -28,20 +30,8 @@ def se_channels(channels: int) -> int:
     return max(1, int(round(channels * SE_RATIO)))
 
 
-class BatchNorm(nn.Module):
-    """BatchNorm2d in train mode over (N, H, W) with the space's eps 1e-3; biased variance as PyTorch."""
-
-    dtype: jnp.dtype = jnp.float32
-
-    @nn.compact
-    def __call__(self, x):
-        c = x.shape[-1]
-        scale = self.param("scale", nn.initializers.ones, (c,), self.dtype)
-        bias = self.param("bias", nn.initializers.zeros, (c,), self.dtype)
-        axes = tuple(range(x.ndim - 1))
-        mean = jnp.mean(x, axis=axes)
-        var = jnp.mean(jnp.square(x - mean), axis=axes)
-        return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale.astype(x.dtype) + bias.astype(x.dtype)
+# BatchNorm2d in train mode with the space's eps 1e-3 (biased variance as PyTorch).
+BatchNorm = functools.partial(L.TrainBatchNorm, eps=BN_EPS)
 
 
 class ConvBN(nn.Module):

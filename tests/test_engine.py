@@ -28,7 +28,7 @@ def _slice(full, like):
     return {k: _slice(full[k], v) for k, v in like.items()} if isinstance(like, dict) else full
 
 
-@pytest.mark.parametrize("arch", ARCHS)
+@pytest.mark.parametrize("arch", ARCHS[:2])  # the two cover every op; a third only repeats them
 def test_backends_and_standalone_agree(x64, space, arch):
     xs, ys = (jnp.asarray(a) for a in tiny_batches(dtype=np.float64))
     options = ProxyOptions(beta=1.0)

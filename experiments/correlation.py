@@ -47,18 +47,12 @@ OVERRIDES = ("space", "task", "dataset", "proxies", "num_archs", "batch_size", "
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = FLAGS.config
-    for name in OVERRIDES:
-        if FLAGS[name].value is not None:
-            config[name] = FLAGS[name].value
-    if FLAGS.space_options is not None:
-        from spaces import parse_space_options
+    from zico_jax.runtime import apply_flags, prepare_runtime, run_or_exit
 
-        try:
-            config.space_options.update(parse_space_options(FLAGS.space_options))
-        except ValueError as err:
-            raise app.UsageError(f"--space_options: {err}") from None
-    from zico_jax.runtime import prepare_runtime, run_or_exit
+    try:
+        config = apply_flags(FLAGS.config, FLAGS, OVERRIDES, FLAGS.space_options)
+    except ValueError as err:
+        raise app.UsageError(f"--space_options: {err}") from None
 
     prepare_runtime(config)
     from zico_jax.correlation import format_table, run_correlation

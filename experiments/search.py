@@ -39,13 +39,13 @@ def build_and_run(config):
 
     from spaces import get_space
     from zico_jax import data as D
-    from zico_jax.correlation import _space_options
+    from zico_jax.correlation import space_options_of
     from zico_jax.proxies import registry as R
     from zico_jax.search import MODES, AnalyticScorer, run_search
 
     if config.mode not in MODES:
         raise ValueError(f"unknown mode {config.mode!r}; expected one of {', '.join(MODES)}")
-    space = get_space(config.space, **_space_options(config))
+    space = get_space(config.space, **space_options_of(config))
     needs_latency = config.mode == "pareto" or config.budgets.latency is not None
     table = None
     if needs_latency or (config.space == "nats_tss" and config.latency_table):
@@ -83,15 +83,12 @@ def build_and_run(config):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    config = FLAGS.config
-    for name in OVERRIDES:
-        if FLAGS[name].value is not None:
-            config[name] = FLAGS[name].value
-    if FLAGS.space_options is not None:
-        from spaces import parse_space_options
+    from zico_jax.runtime import apply_flags, prepare_runtime, run_or_exit
 
-        config.space_options.update(parse_space_options(FLAGS.space_options))
-    from zico_jax.runtime import prepare_runtime, run_or_exit
+    try:
+        config = apply_flags(FLAGS.config, FLAGS, OVERRIDES, FLAGS.space_options)
+    except ValueError as err:
+        raise app.UsageError(f"--space_options: {err}") from None
 
     prepare_runtime(config)
     from zico_jax.search.run import format_summary

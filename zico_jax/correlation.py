@@ -77,7 +77,7 @@ def run_correlation(config) -> dict[str, Any]:
     if config.x64 and not jax.config.jax_enable_x64:
         raise ValueError("config.x64=True needs float64 enabled first: jax.config.update('jax_enable_x64', True)")
     proxies = R.parse_proxies(config.proxies)
-    space = get_space(config.space, **_space_options(config))
+    space = get_space(config.space, **space_options_of(config))
     groundtruth = _load_groundtruth(config)  # before scoring: a missing table should not cost an hour of compute
     columns = _truth_columns(config, groundtruth)
     out = pathlib.Path(config.output_dir)
@@ -109,7 +109,7 @@ def run_correlation(config) -> dict[str, Any]:
     return summary
 
 
-def _space_options(config) -> dict[str, Any]:
+def space_options_of(config) -> dict[str, Any]:
     options = config.get("space_options") or {}
     options = dict(options.to_dict() if hasattr(options, "to_dict") else options)
     if config.space in NATS_SPACES:  # the dataset fixes the head and the image size unless set explicitly
@@ -132,7 +132,7 @@ def _truth_columns(config, groundtruth: GroundTruth) -> tuple[str, ...]:
 
 def semantics_of(config, proxies: Sequence[str]) -> dict[str, Any]:
     """The fields that define what a score means, as stored in every row and in config.json."""
-    return {"space": config.space, "space_options": _space_options(config), "task": config.get("task"),
+    return {"space": config.space, "space_options": space_options_of(config), "task": config.get("task"),
             "dataset": config.dataset,
             "data_source": config.data_source, "proxies": list(proxies), "num_batches": int(config.num_batches),
             "batch_size": int(config.batch_size), "beta": float(config.beta), "feature_map": config.feature_map,

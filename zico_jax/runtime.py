@@ -1,13 +1,27 @@
 """What every experiment entry point does around its one library call.
 
-    prepare_runtime(config)                      # join the other hosts, set the precision, turn on the XLA cache
-    summary = run_or_exit("search", run, config)  # bad data or settings: one line `search: error: ...`, exit 1
+    config = apply_flags(FLAGS.config, FLAGS, OVERRIDES, FLAGS.space_options)   # short flags over the config
+    prepare_runtime(config)                                                    # hosts, precision, XLA cache
+    summary = run_or_exit("search", run, config)                               # bad input: one line, exit 1
 """
 
 from __future__ import annotations
 
 import sys
 from typing import Any, Callable
+
+
+def apply_flags(config, flag_values, names, space_options: str | None = None):
+    """The config with the short flags that were given (not None) written over it, and `--space_options`
+    ('K=V,...', see `spaces.parse_space_options`) merged into `config.space_options`."""
+    for name in names:
+        if flag_values[name].value is not None:
+            config[name] = flag_values[name].value
+    if space_options is not None:
+        from spaces import parse_space_options
+
+        config.space_options.update(parse_space_options(space_options))
+    return config
 
 
 def prepare_runtime(config) -> None:

@@ -30,54 +30,6 @@ flags.DEFINE_integer("seed", None, "seed of the search, weight init and batch dr
 flags.DEFINE_string("output_dir", None, "folder for search.jsonl, checkpoints/, best.json, summary.md")
 FLAGS = flags.FLAGS
 OVERRIDES = ("space", "proxy", "mode", "iterations", "seed", "output_dir")
-NB201_TRUTH_COLUMN = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}
-
-
-def build_and_run(config):
-    """Space, scorer, latency table and ground truth from the config, then `run_search`."""
-    import jax.numpy as jnp
-
-    from spaces import get_space
-    from zico_jax import data as D
-    from zico_jax.correlation import space_options_of
-    from zico_jax.proxies import registry as R
-    from zico_jax.search import MODES, AnalyticScorer, run_search
-
-    if config.mode not in MODES:
-        raise ValueError(f"unknown mode {config.mode!r}; expected one of {', '.join(MODES)}")
-    space = get_space(config.space, **space_options_of(config))
-    needs_latency = config.mode == "pareto" or config.budgets.latency is not None
-    table = None
-    if needs_latency or (config.space == "nats_tss" and config.latency_table):
-        from zico_jax.latency import get_latency_table
-
-        try:
-            table = get_latency_table(config.latency_table, data_dir=config.get("data_dir"))
-        except Exception as err:
-            if needs_latency:
-                raise ValueError(f"latency table {config.latency_table!r} is needed and could not be read: {err}")
-    groundtruth = column = None
-    if config.space == "nats_tss":
-        from zico_jax.groundtruth import load_groundtruth
-
-        groundtruth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
-        column = NB201_TRUTH_COLUMN[config.dataset]
-    if config.proxy in ("params", "flops"):
-        scorer = AnalyticScorer(space)
-    else:
-        R.parse_proxies(config.proxy)
-        from zico_jax.engine import Engine
-
-        x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
-        xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
-        xs = D.resize_batches(xs, tuple(space.input_shape(1)[1:3]))
-        xs = space.inputs(xs)
-        ys = space.targets(xs, ys)
-        dtype = jnp.float64 if config.x64 else jnp.float32
-        scorer = Engine(space, jnp.asarray(xs, dtype), jnp.asarray(ys), (config.proxy,), seed=config.seed,
-                        options=R.ProxyOptions(config.beta, config.feature_map), backend=config.backend,
-                        candidate_batch=config.candidate_batch)
-    return run_search(space, scorer, config, latency_table=table, groundtruth=groundtruth, truth_column=column)
 
 
 def main(argv):
@@ -91,9 +43,9 @@ def main(argv):
         raise app.UsageError(f"--space_options: {err}") from None
 
     prepare_runtime(config)
-    from zico_jax.search.run import format_summary
+    from zico_jax.search import format_summary, run_search_from_config
 
-    summary = run_or_exit("search", build_and_run, config)
+    summary = run_or_exit("search", run_search_from_config, config)
     print(format_summary(summary))
 
 

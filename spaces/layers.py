@@ -7,8 +7,9 @@ layers reproduce what the official PyTorch code gets from `torch.nn` defaults:
   `kaiming_uniform_(a=sqrt(5))`), dense bias likewise; fan_in = in_channels / groups * kh * kw.
   Explicit symmetric padding (PyTorch's `padding=k//2`), never flax's 'SAME', which pads (0, 1) at stride 2.
 * `TrainBatchNorm`: BatchNorm in train mode: each call normalises with its own batch statistics, biased variance
-  (ddof=0, as PyTorch normalises), eps 1e-5, scale 1 and shift 0 at init. It keeps no running statistics: ZiCo
-  never reads them, and a stateless BN keeps `grad` pure.
+  (ddof=0, as PyTorch normalises), eps 1e-5, scale 1 and shift 0 at init. Applied with `params` only (every scoring
+  path) it keeps no running statistics: ZiCo never reads them, and a stateless BN keeps `grad` pure. Training
+  (`zico_jax.train`) makes `batch_stats` mutable to track PyTorch-style running statistics, and evaluates with them.
 * `avg_pool_3x3`: 3x3, stride 1, padding 1, `count_include_pad=False`. The divisor comes from the shapes in NumPy
   (a constant), not from `reduce_window` over ones, which XLA constant-folds slowly at compile time.
 
@@ -91,11 +92,34 @@ class TorchDense(nn.Module):
 
 
 class TrainBatchNorm(nn.Module):
-    """BatchNorm2d in train mode over (N, H, W): biased variance, eps (PyTorch's 1e-5 unless a space sets its
-    own), affine scale/shift."""
+    """BatchNorm2d over (N, H, W) with affine scale/shift (1 and 0 at init), eps (PyTorch's 1e-5 unless a space
+    sets its own). Its mode is chosen by the variable collections it is applied with, so no flag is plumbed through
+    the spaces' modules:
+
+    * ``apply({"params": p}, x)`` (every scoring path): train mode, stateless:
+      y = scale (x - mu_B) / sqrt(var_B + eps) + bias with the batch mean mu_B and biased variance var_B (ddof=0)
+      over (N, H, W). No state is read or written, so `grad` stays pure: ZiCo never reads running statistics.
+    * ``apply({"params": p[, "batch_stats": s]}, x, mutable=["batch_stats"])`` (training; any `mutable` that
+      includes batch_stats): the same output, and the running statistics in ``batch_stats/{mean,var}`` are
+      updated as PyTorch does (momentum m = 0.1):
+      mean <- (1 - m) mean + m mu_B,  var <- (1 - m) var + m var_B * n / (n - 1)  (unbiased, n = N*H*W).
+      Missing statistics are created at mean 0, var 1 on first use; `init` never creates them (params only).
+    * ``apply({"params": p, "batch_stats": s}, x)`` (evaluation): eval mode with the running statistics,
+      y = scale (x - mean) / sqrt(var + eps) + bias. (A BN with no statistics of its own, e.g. a branch never
+      run in training, keeps normalising with its batch.)
+
+    Example:
+        >>> bn = TrainBatchNorm()
+        >>> x = jnp.arange(24.0).reshape(2, 2, 2, 3)
+        >>> params = bn.init(jax.random.key(0), x)["params"]
+        >>> _, state = bn.apply({"params": params}, x, mutable=["batch_stats"])
+        >>> [round(float(v), 4) for v in state["batch_stats"]["mean"]]
+        [1.05, 1.15, 1.25]
+    """
 
     dtype: jnp.dtype = jnp.float32
     eps: float = BN_EPS
+    momentum: float = 0.1
 
     @nn.compact
     def __call__(self, x):
@@ -103,8 +127,22 @@ class TrainBatchNorm(nn.Module):
         scale = self.param("scale", nn.initializers.ones, (c,), self.dtype)
         bias = self.param("bias", nn.initializers.zeros, (c,), self.dtype)
         axes = tuple(range(x.ndim - 1))
+        update = self.is_mutable_collection("batch_stats") and not self.is_initializing()
+        if not update and self.has_variable("batch_stats", "mean"):
+            mean = self.get_variable("batch_stats", "mean").astype(x.dtype)
+            var = self.get_variable("batch_stats", "var").astype(x.dtype)
+            return (x - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias
         mean = jnp.mean(x, axis=axes)
         var = jnp.mean(jnp.square(x - mean), axis=axes)
+        if update:
+            n = x.size // c
+            running_mean = self.variable("batch_stats", "mean", jnp.zeros, (c,), self.dtype)
+            running_var = self.variable("batch_stats", "var", jnp.ones, (c,), self.dtype)
+            m = self.momentum
+            # The statistics are state, not part of the loss: keep them out of any gradient.
+            batch_mean, batch_var = jax.lax.stop_gradient(mean), jax.lax.stop_gradient(var) * (n / max(n - 1, 1))
+            running_mean.value = (1 - m) * running_mean.value + m * batch_mean.astype(self.dtype)
+            running_var.value = (1 - m) * running_var.value + m * batch_var.astype(self.dtype)
         return (x - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias
 
 

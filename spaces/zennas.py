@@ -34,8 +34,15 @@ networks, 451M for the #Params search) are `official_flops(g)` of the space with
 conv MACs + conv bias (one per output) + BN (2 per output: affine) + dense (in*out + out), and no ReLU, pooling
 or additions (the network applies them functionally). This gives 448.84M, 603.17M, 1002.97M and 451.79M for the
 four released genotypes: the first, second and fourth are the paper's numbers truncated; the 1G network comes out
-2M below the paper's 1005M under every convention tried (the official `get_FLOPs` of the search - which also
-counts shortcut FLOPs at a quarter, a bug - gives 438.39M / 590.29M / 979.22M / 450.0M).
+2M below the paper's 1005M under every convention tried (the official `get_FLOPs` of the search, `search_flops(g)`
+- which also counts shortcut FLOPs at a quarter, a bug - gives 438.39M / 590.29M / 979.22M / 450.0M).
+
+Search (`spaces.zennas_mutation`): `mutate(g, rng, num_mutations)` is the official evolutionary-search mutation
+(replace random blocks by candidates of SearchSpace/search_space_IDW_fixfc.py, re-chain the channels, split blocks
+of >= 6 sub-layers); `initial_genotype()` is the official starting network; `num_layers(g)` and `search_flops(g)`
+are what the official search checks against its `max_layers` and FLOPs budgets (`zico_jax.search.budgets` uses
+them); `sample(rng)` is a short random walk of official mutations from the initial network (there is no official
+independent sampler).
 
 Example:
     >>> space = ZenNASSpace(num_classes=10, image_size=32)
@@ -68,6 +75,7 @@ INITIAL_GENOTYPE = ("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE6K3(8,32,2,8,1)SuperR
                     "SuperResIDWE6K3(48,96,2,48,1)SuperResIDWE6K3(96,128,2,96,1)SuperConvK1BNRELU(128,2048,1,1)")
 # encode(): a fixed-length int array, one row per block, zero rows after the last block.
 MAX_BLOCKS = 32
+SAMPLE_MAX_STEPS = 8  # sample(): at most this many successive mutations of INITIAL_GENOTYPE
 CODE_WIDTH = 8  # kind (1 conv, 2 res), kernel, expansion (0 for conv), in, out, stride, bottleneck (0), sub_layers
 
 
@@ -281,15 +289,45 @@ class ZenNASSpace(Space):
                 raise GenotypeError(f"Zen-NAS code: row {i} has kind {kind}; expected 0 (end), 1 (conv) or 2 (res)")
         return parse_genotype(text)
 
-    def sample(self, rng: np.random.Generator) -> ZenNASGenotype:
-        """PLACEHOLDER, not a random sampler: returns the official search's initial network (`INITIAL_GENOTYPE`).
-        The official search generates candidates by mutating it (`mutate`, not implemented yet). Kept so that
-        code calling `sample` for a shape template (the engine does) works."""
+    def initial_genotype(self) -> ZenNASGenotype:
+        """The official search's starting network (`INITIAL_GENOTYPE`); `zico_jax.search` mutates it while the
+        population is small, as the official evolution_search.py does."""
         return parse_genotype(INITIAL_GENOTYPE)
 
-    def mutate(self, genotype, rng: np.random.Generator):
-        raise NotImplementedError("zennas_imagenet: mutation (the official evolutionary search's block replacement "
-                                  "from SearchSpace/search_space_IDW_fixfc.py) is not implemented yet")
+    def sample(self, rng: np.random.Generator) -> ZenNASGenotype:
+        """A random walk from the official initial network: k ~ uniform{1, ..., SAMPLE_MAX_STEPS} successive single
+        official mutations (`mutate(g, rng, 1)`). The official search has no independent sampler: its population
+        starts as single mutations of `INITIAL_GENOTYPE` and grows by mutating members, which this imitates. Not
+        uniform over the space and not budget-aware (apply budgets afterwards); deterministic for a seeded rng."""
+        from spaces import zennas_mutation as M  # lazy: zennas_mutation imports this module
+
+        M.check_rng(rng)
+        g = parse_genotype(INITIAL_GENOTYPE)
+        for _ in range(1 + int(rng.integers(SAMPLE_MAX_STEPS))):
+            g = M.mutate(g, rng, 1)
+        return g
+
+    def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1) -> ZenNASGenotype:
+        """The official evolutionary-search mutation (evolution_search.get_new_random_structure_str with
+        num_replaces=num_mutations, the block candidates of SearchSpace/search_space_IDW_fixfc.py, then the split of
+        blocks with >= 6 sub-layers): see `spaces.zennas_mutation`."""
+        from spaces import zennas_mutation as M
+
+        return M.mutate(genotype, rng, num_mutations)
+
+    def num_layers(self, genotype) -> int:
+        """The official `get_num_layers` (sum of sub_layers; what the search's `max_layers` bounds)."""
+        from spaces import zennas_mutation as M
+
+        return M.num_layers(genotype)
+
+    def search_flops(self, genotype) -> float:
+        """The official `get_FLOPs(image_size)` the search checks against its FLOPs budget (residual links, BN, no SE,
+        whatever this space's `residual` / `se`; shortcuts quarter-counted, an official bug): see
+        `spaces.zennas_mutation.search_flops`."""
+        from spaces import zennas_mutation as M
+
+        return M.search_flops(genotype, self.image_size, self.num_classes)
 
     def arch_id(self, genotype) -> int:
         """sha1 of the canonical string, mod 2**31: stable across runs and machines."""

@@ -1,6 +1,5 @@
 """NAS-Bench-201 genotypes, parameter counts and PyTorch weight import."""
 
-import itertools
 
 import jax
 import jax.numpy as jnp

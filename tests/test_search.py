@@ -285,3 +285,57 @@ def test_real_engine_tiny_search(tmp_path):
     params_summary = run_search(SPACE, AnalyticScorer(SPACE), config(proxy="params", iterations=6),
                                 output_dir=tmp_path / "params")
     assert params_summary["best"]["params"] == params_summary["best"]["score"]
+
+
+# ------------------------------------------------------------------------------------------ from a config
+
+
+def test_run_search_from_config_reports_groundtruth(tmp_path):
+    from experiments.configs.search import get_config
+    from zico_jax.search import run_search_from_config
+
+    c = get_config()
+    c.update(proxy="params", iterations=40, population_size=16, children_per_round=8, checkpoint_every=20,
+             log_every=0, output_dir=str(tmp_path))
+    c.budgets.latency = 8.0
+    summary = run_search_from_config(c)
+    best, truth = summary["best"], summary["groundtruth"]
+    assert best["latency"] <= 8.0 and best["params"] == best["score"]
+    # the best of NAS-Bench-201 under the same budget is at least as accurate as the found network
+    assert truth["column"] == "cifar10_test" and truth["rank"] >= 1
+    assert truth["best_meeting_budget"]["cifar10_test"] >= truth["found"]["cifar10_test"] > 50
+    assert json.loads((tmp_path / "search_config.json").read_text())["beta"] is None  # params: no beta
+    c.mode = "annealing"
+    with pytest.raises(ValueError, match="config.mode 'annealing': expected one of evolution"):
+        run_search_from_config(c)
+    c.update(mode="evolution", latency_table="no_such_device", output_dir=str(tmp_path / "other"))
+    with pytest.raises(ValueError, match="config.latency_table 'no_such_device' is needed"):
+        run_search_from_config(c)
+
+
+def test_search_on_a_zico_bc_space_under_a_predicted_note10_latency(tmp_path):
+    """efficientnet_cls's conv layers are not OFA's Note10 blocks: the per-layer table at one resolution plus
+    the fitted predictor gives every candidate a latency, and the found network meets the budget."""
+    from experiments.configs.search import get_config
+    from spaces import get_space
+    from zico_jax.latency import fit_predictor, get_latency_table
+    from zico_jax.search import run_search_from_config
+
+    c = get_config()
+    c.update(space="efficientnet_cls", proxy="params", latency_table="note10_lut", iterations=24,
+             population_size=8, children_per_round=8, checkpoint_every=24, log_every=0, output_dir=str(tmp_path))
+    c.budgets.latency = 40.0
+    with pytest.raises(ValueError, match="measured at resolutions 160, 164, .*224; pass resolution"):
+        run_search_from_config(c)
+    c.latency_resolution = 224
+    with pytest.raises(KeyError, match="not in layer table 'note10_lut'"):  # no predictor: the gap is named
+        run_search_from_config(c)
+    c.update(latency_predictor=True, output_dir=str(tmp_path / "predicted"))
+    best = run_search_from_config(c)["best"]
+    lut = get_latency_table("note10_lut")
+    space = get_space("efficientnet_cls")
+    expected = sum(fit_predictor(lut).predict_many(space.layers(space.parse(best["arch"]))))
+    assert best["latency"] <= 40.0 and best["latency"] == pytest.approx(expected, rel=1e-9)
+    c.update(latency_table="nb201_sd855_gpu", output_dir=str(tmp_path / "whole"))
+    with pytest.raises(ValueError, match="whole-network table"):
+        run_search_from_config(c)

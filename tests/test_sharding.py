@@ -31,14 +31,13 @@ SCRIPT = textwrap.dedent("""
         engine = Engine(space, xs, ys, ("zico", "zico_bc"), seed=11, backend="supernet",
                         mesh=candidate_mesh(jax.devices()[:devices]), candidate_batch=batch)
         out[name] = [r.scores for r in engine.score(archs)]
-    tape = Engine(space, xs, ys, ("zico", "zico_bc"), seed=11, backend="tape")
-    out["tape"] = [r.scores for r in tape.score(archs)]
     print(json.dumps(out))
 """)
 
 
 def test_sharded_scores_equal_single_device_scores():
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
+    flags = os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8"
+    env = dict(os.environ, XLA_FLAGS=flags.strip(), JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SCRIPT], cwd=ROOT, env=env, capture_output=True, text=True,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -48,5 +47,4 @@ def test_sharded_scores_equal_single_device_scores():
         assert len(set(one.round(6))) == 8  # eight different candidates
         np.testing.assert_array_equal(one, [s[proxy] for s in out["eight"]])
         np.testing.assert_array_equal(one, [s[proxy] for s in out["two"]])  # another batch shape
-        # another program (float32, where ZiCo's tiny standard deviations amplify rounding)
-        np.testing.assert_allclose(one, [s[proxy] for s in out["tape"]], rtol=1e-2)
+    # (that the supernet program scores as the tape and the standalone network do: tests/test_engine.py)

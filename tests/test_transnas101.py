@@ -246,7 +246,7 @@ def test_macro_engine_uses_the_tape_with_bounded_compilations():
     with count_compilations() as warm:
         list(engine.score(archs[::200]))  # 17 genotypes
     with count_compilations() as again:  # other weights, same shapes: nothing new
-        list(Engine(space, xs, ys, ("zico",), seed=1).score(archs[::200]))
+        list(Engine(space, xs, ys, ("zico",), seed=1).score(archs[::200][:5]))
     with count_compilations() as others:  # 17 other genotypes: mostly shapes already seen
         list(engine.score(archs[7::200]))
     assert again[0] == 0 and 0 < others[0] < warm[0] / 2, (warm[0], again[0], others[0])
@@ -256,13 +256,13 @@ def test_micro_supernet_matches_tape_and_compiles_once(x64):
     space = tiny("micro", "class_scene")
     xs, ys = batches(space)
     supernet = Engine(space, xs, ys, ("zico",), seed=3, backend="supernet", candidate_batch=8)
-    archs = [str(g) for g in space.enumerate()][::97][:41]
+    archs = [str(g) for g in space.enumerate()][::97][:17]
     with count_compilations() as first:
         head = next(supernet.score(archs[:1]))
     with count_compilations() as rest:
-        results = [head] + list(supernet.score(archs[1:]))  # 40 more, in 5 batches
+        results = [head] + list(supernet.score(archs[1:]))  # 16 more, in 2 batches
     assert first[0] >= 1 and rest[0] == 0, (first[0], rest[0])
-    assert len({round(r.scores["zico"], 6) for r in results}) > 30
+    assert len({round(r.scores["zico"], 6) for r in results}) > 12
     tape = Engine(space, xs, ys, ("zico",), seed=3, backend="tape")
     for r in results[1:4]:
         t = tape.score_one(r.arch)

@@ -74,8 +74,8 @@ def test_decode_errors_and_placeholders():
         space.decode(code)
     with pytest.raises(NotImplementedError, match="no whole-space network"):
         space.model(None)
-    with pytest.raises(NotImplementedError, match="mutation"):
-        space.mutate(TINY[0], np.random.default_rng(0))
+    child = space.mutate(TINY[0], np.random.default_rng(0))  # implemented: see tests/test_zennas_mutation.py
+    assert space.parse(str(child)) == child
 
 
 @pytest.mark.parametrize("name", sorted(RELEASED))

@@ -26,7 +26,8 @@ def _common(p: argparse.ArgumentParser):
     p.add_argument("--proxies", default="zico,zico_bc", help="comma-separated proxy names")
     p.add_argument("--batch-size", type=int, default=64, help="images per mini-batch")
     p.add_argument("--num-batches", type=int, default=2, help="mini-batches N (ZiCo's statistics over N)")
-    p.add_argument("--beta", type=float, default=1.0, help="ZiCo-BC's beta (0 gives ZiCo)")
+    p.add_argument("--beta", type=float, default=None,
+                   help="ZiCo-BC's beta (0 gives ZiCo; default: the space's, 1 or 2 for segmentation)")
     p.add_argument("--feature-map", default="output", choices=("output", "input"), help="ZiCo-BC's H, W, C")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and of the batch draw")
     p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16_120")
@@ -92,11 +93,14 @@ def cmd_score(args) -> int:
     from zico_jax.engine import Engine
     from zico_jax.proxies import ProxyOptions
 
+    from zico_jax.runtime import zico_bc_beta
+
     space = get_space(args.space)
+    beta = zico_bc_beta(space, {"beta": args.beta})
     genotypes = [space.parse(a) for a in args.arch]  # fail on a bad genotype before any compute
     xs, ys = _inputs(args)
     engine = Engine(space, xs, ys, args.proxies.split(","), seed=args.seed, backend=args.backend,
-                    options=ProxyOptions(args.beta, args.feature_map), cumulative=args.cumulative,
+                    options=ProxyOptions(beta, args.feature_map), cumulative=args.cumulative,
                     candidate_batch=args.candidate_batch)
     state_dict = dict(np.load(args.weights)) if args.weights else None
     for g in genotypes:
@@ -104,7 +108,7 @@ def cmd_score(args) -> int:
         result = engine.score_one(g, params)
         if args.json:
             row = {**result.row(), "space": args.space, "num_batches": int(xs.shape[0]),
-                   "batch_size": int(xs.shape[1]), "beta": args.beta, "seed": args.seed,
+                   "batch_size": int(xs.shape[1]), "beta": beta, "seed": args.seed,
                    "dtype": str(xs.dtype), "weights": args.weights or "init"}
             print(json.dumps(row), flush=True)
         else:

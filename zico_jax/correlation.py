@@ -39,12 +39,10 @@ from typing import Any, Mapping, Sequence
 
 import flax
 import jax
-import jax.numpy as jnp
 import numpy as np
 from absl import logging
 
 from spaces import get_space
-from zico_jax import data as D
 from zico_jax.groundtruth import GroundTruth, load_groundtruth
 from zico_jax.metrics import rank_correlations
 from zico_jax.proxies import registry as R
@@ -81,7 +79,7 @@ def run_correlation(config) -> dict[str, Any]:
     groundtruth = _load_groundtruth(config)  # before scoring: a missing table should not cost an hour of compute
     columns = _truth_columns(config, groundtruth)
     out = pathlib.Path(config.output_dir)
-    semantics = semantics_of(config, proxies)
+    semantics = semantics_of(config, proxies, space)
     check_resumable(out, semantics)
 
     archs = choose_archs(space, config.num_archs, config.arch_seed, groundtruth)
@@ -130,12 +128,16 @@ def _truth_columns(config, groundtruth: GroundTruth) -> tuple[str, ...]:
     return tuple(groundtruth.columns)
 
 
-def semantics_of(config, proxies: Sequence[str]) -> dict[str, Any]:
-    """The fields that define what a score means, as stored in every row and in config.json."""
+def semantics_of(config, proxies: Sequence[str], space=None) -> dict[str, Any]:
+    """The fields that define what a score means, as stored in every row and in config.json. `beta` is the one
+    used: config.beta, or where None the space's default (`zico_jax.runtime.zico_bc_beta`)."""
+    from zico_jax.runtime import zico_bc_beta
+
+    beta = zico_bc_beta(space, config) if space is not None else float(config.beta if config.beta is not None else 1.0)
     return {"space": config.space, "space_options": space_options_of(config), "task": config.get("task"),
             "dataset": config.dataset,
             "data_source": config.data_source, "proxies": list(proxies), "num_batches": int(config.num_batches),
-            "batch_size": int(config.batch_size), "beta": float(config.beta), "feature_map": config.feature_map,
+            "batch_size": int(config.batch_size), "beta": beta, "feature_map": config.feature_map,
             "seed": int(config.seed), "dtype": "float64" if config.x64 else "float32"}
 
 
@@ -173,25 +175,9 @@ def choose_archs(space, num_archs: int, arch_seed: int, groundtruth: GroundTruth
 
 
 def _score_into(log: ResultsLog, space, todo, config, proxies, semantics, groundtruth) -> None:
-    x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
-    xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
-    num_classes, image_size = getattr(space, "num_classes", None), getattr(space, "image_size", None)
-    if config.space in NATS_SPACES:  # a classification benchmark on this very dataset: sizes must agree
-        if num_classes is not None and int(ys.max()) >= num_classes:
-            raise ValueError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
-                             "set space_options.num_classes to match the dataset")
-        if image_size is not None and xs.shape[2:4] != (image_size, image_size):
-            raise ValueError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
-                             f"{image_size}x{image_size}; set space_options.image_size")
-    xs = D.resize_batches(xs, tuple(space.input_shape(1)[1:3]))
-    xs = space.inputs(xs)
-    ys = space.targets(xs, ys)
-    from zico_jax.engine import Engine  # imported late: the resume-only path needs no compiler
+    from zico_jax.runtime import engine_from_config
 
-    dtype = jnp.float64 if config.x64 else jnp.float32
-    engine = Engine(space, jnp.asarray(xs, dtype), jnp.asarray(ys), proxies, seed=config.seed,
-                    options=R.ProxyOptions(config.beta, config.feature_map), backend=config.backend,
-                    candidate_batch=config.get("candidate_batch", 8))
+    engine = engine_from_config(space, config, proxies)
     row_semantics = {**semantics, "backend": engine.backend}
     with Progress(total=len(todo), desc=f"scoring {config.space}", log_every=config.get("log_every", 25)) as bar:
         for result in engine.score(todo):

@@ -26,11 +26,18 @@ def apply_flags(config, flag_values, names, space_options: str | None = None):
 
 def prepare_runtime(config) -> None:
     """`jax.distributed.initialize()` when the environment names several processes (a no-op otherwise), float64
-    when `config.x64`, and JAX's persistent compilation cache unless `config.compilation_cache` is False."""
+    when `config.x64`, JAX's persistent compilation cache unless `config.compilation_cache` is False, and orbax's
+    per-checkpoint INFO lines filtered out of the log."""
+    import logging
+
     import jax
+    from absl import logging as absl_logging
 
     from zico_jax.sharding import initialize_distributed
 
+    # orbax logs every checkpoint step at INFO: keep its warnings, drop the rest so progress lines stay readable.
+    absl_logging.get_absl_handler().python_handler.addFilter(
+        lambda record: "orbax" not in record.pathname or record.levelno >= logging.WARNING)
     initialize_distributed()
     if config.get("x64"):
         jax.config.update("jax_enable_x64", True)
@@ -50,3 +57,44 @@ def run_or_exit(name: str, run: Callable[[Any], Any], config) -> Any:
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"{name}: error: {message}", file=sys.stderr)
         sys.exit(1)
+
+
+def zico_bc_beta(space, config) -> float:
+    """ZiCo-BC's beta: `config.beta` where set, else the space's `default_beta` (ZiCo-BC's per-task value: 1 for
+    classification and detection, 2 for segmentation), else 1."""
+    beta = config.get("beta")
+    return float(beta if beta is not None else getattr(space, "default_beta", 1.0))
+
+
+def engine_from_config(space, config, proxies):
+    """The compile-once `Engine` for `space` scoring `proxies` on the config's mini-batches.
+
+    Reads config.dataset / data_source / data_dir (the images), num_batches, batch_size, seed (the draw and the
+    weight init), x64, beta (None: the space's default), feature_map, backend, candidate_batch. The images are
+    resized to the space's input and passed through its task hooks (`space.inputs`, `space.targets`). A
+    classification benchmark built for this very dataset (NAS-Bench-201's skeleton) must have as many classes and
+    the same image size, else a ValueError says which space option to set.
+    """
+    import jax.numpy as jnp
+
+    from zico_jax import data as D
+    from zico_jax.engine import Engine  # imported late: callers that only read results need no compiler
+    from zico_jax.proxies import registry as R
+
+    x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
+    xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
+    num_classes, image_size = getattr(space, "num_classes", None), getattr(space, "image_size", None)
+    if config.space in ("nats_tss", "nats_sss"):
+        if num_classes is not None and int(ys.max()) >= num_classes:
+            raise ValueError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
+                             "set space_options.num_classes to match the dataset")
+        if image_size is not None and xs.shape[2:4] != (image_size, image_size):
+            raise ValueError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
+                             f"{image_size}x{image_size}; set space_options.image_size")
+    xs = D.resize_batches(xs, tuple(space.input_shape(1)[1:3]))
+    xs = space.inputs(xs)
+    ys = space.targets(xs, ys)
+    dtype = jnp.float64 if config.get("x64") else jnp.float32
+    return Engine(space, jnp.asarray(xs, dtype), jnp.asarray(ys), tuple(proxies), seed=config.seed,
+                  options=R.ProxyOptions(zico_bc_beta(space, config), config.feature_map),
+                  backend=config.get("backend", "auto"), candidate_batch=config.get("candidate_batch", 8))

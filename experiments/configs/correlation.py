@@ -13,7 +13,7 @@ Fields:
   num_archs, arch_seed   how many architectures (0 or -1: all) and which: the first num_archs of a permutation of
                          the space drawn with np.random.default_rng(arch_seed), so a larger num_archs extends a
                          smaller run's sample.
-  batch_size, num_batches, beta, feature_map, seed, x64, backend
+  batch_size, num_batches, beta, feature_map, seed, x64, backend  (beta None: the space's default_beta)
                          the scoring semantics (seed: weight init and batch draw; x64: float64).
   candidate_batch        candidates per device call of the supernet backend (bounds the memory per device).
   compilation_cache      JAX's persistent compilation cache ($ZICO_JAX_CACHE or ~/.cache/zico_jax/xla).
@@ -42,7 +42,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.arch_seed = 0
     config.batch_size = 64
     config.num_batches = 2
-    config.beta = 1.0
+    config.beta = ml_collections.config_dict.placeholder(float)  # None: the space's default_beta (1; 2 for segmentation)
     config.feature_map = "output"
     config.seed = 0
     config.x64 = False

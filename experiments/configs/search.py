@@ -14,6 +14,9 @@ Fields:
   budgets.flops, budgets.params, budgets.layers, budgets.latency
                          limits (None: none); latency in ms from `latency_table` (default nb201_sd855_gpu: the
                          Galaxy S10's Adreno 640 GPU; unmeasured architectures violate a latency budget).
+  latency_resolution     a per-layer table measured at several input sizes (note10_lut: 160..224): which one.
+  latency_predictor      a per-layer table: predict the layers it lacks with `fit_predictor(table)` (the
+                         ZiCo-BC spaces' conv layers are not OFA's blocks, so note10_lut needs it for them).
   seed                   the search's RNG, the weight init and the batch draw.
   output_dir             search.jsonl, checkpoints/, best.json, summary.md (and pareto.csv).
   checkpoint_every       iterations between orbax checkpoints (also one on SIGTERM and at the end).
@@ -48,9 +51,11 @@ def get_config() -> ml_collections.ConfigDict:
     config.budgets.layers = placeholder(int)
     config.budgets.latency = placeholder(float)
     config.latency_table = "nb201_sd855_gpu"
+    config.latency_resolution = placeholder(int)
+    config.latency_predictor = False
     config.batch_size = 64
     config.num_batches = 2
-    config.beta = 1.0
+    config.beta = placeholder(float)  # None: the space's default_beta (1; 2 for segmentation)
     config.feature_map = "output"
     config.x64 = False
     config.backend = "auto"

@@ -3,6 +3,7 @@ and the export of a space's distinct layers for measuring on a device."""
 
 from __future__ import annotations
 
+import copy
 import csv
 import dataclasses
 import math
@@ -26,6 +27,20 @@ class LayerLatencyTable:
             if (resolution, key) in self._entries:
                 raise ValueError(f"layer table {name!r}: duplicate layer {key} at resolution {resolution}")
             self._entries[(resolution, key)] = float(ms)
+        self._default_resolution, self._default_predictor = None, None
+
+    def configured(self, resolution=None, predictor=None) -> "LayerLatencyTable":
+        """This table with a default `resolution` (for a table measured at several, e.g. OFA's 160..224) and a
+        default `predictor` for the layers it lacks, used by `network_latency` / `breakdown` when they are not
+        given: what a search's latency budget needs, as it only passes the layers.
+
+        Example: `get_latency_table("note10_lut").configured(224, fit_predictor(lut))`."""
+        table = copy.copy(self)
+        if resolution is not None:
+            table._default_resolution = self._resolution(resolution)
+        if predictor is not None:
+            table._default_predictor = predictor
+        return table
 
     @property
     def name(self) -> str:
@@ -56,10 +71,12 @@ class LayerLatencyTable:
     def _resolution(self, resolution):
         have = self.resolutions()
         if resolution is None:
+            resolution = self._default_resolution
+        if resolution is None:
             if len(have) == 1:
                 return have[0]
             raise ValueError(f"layer table {self._name!r} holds layers measured at resolutions "
-                             f"{', '.join(map(str, have))}; pass resolution=")
+                             f"{', '.join(map(str, have))}; pass resolution= (or set one with configured())")
         if resolution not in have:
             raise KeyError(f"layer table {self._name!r} has no resolution {resolution!r}; it has "
                            f"{', '.join(map(str, have))}")
@@ -75,8 +92,10 @@ class LayerLatencyTable:
 
     def breakdown(self, layers: Iterable, resolution=None, predictor=None) -> list[tuple[LayerKey, float, str]]:
         """(key, ms, "table" | "predicted") per layer. Layers the table lacks are estimated by `predictor` (e.g.
-        `zico_jax.latency.predictor.fit_predictor(table)`), else MissingLayerError names the first missing one."""
+        `zico_jax.latency.predictor.fit_predictor(table)`), else MissingLayerError names the first missing one.
+        Unset arguments take the table's defaults (`configured`)."""
         r = self._resolution(resolution)
+        predictor = self._default_predictor if predictor is None else predictor
         out, missing = [], []
         for layer in layers:
             key = LayerKey.from_layer(layer)

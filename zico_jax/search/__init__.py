@@ -9,8 +9,10 @@ from zico_jax.search.checkpoint import SearchCheckpointer, SearchPreempted
 from zico_jax.search.evolution import Evolution, EvolutionState, accept, new_state
 from zico_jax.search.pareto import dominates, pareto_front, update_front
 from zico_jax.search.random_search import RandomSearch
-from zico_jax.search.run import MODES, AnalyticScorer, compare_with_groundtruth, run_search
+from zico_jax.search.run import MODES, AnalyticScorer, compare_with_groundtruth, format_summary, run_search
+from zico_jax.search.from_config import run_search_from_config
 
 __all__ = ["Budget", "Budgets", "BUDGET_NAMES", "make_budgets", "budgets_from_config", "SearchCheckpointer",
            "SearchPreempted", "Evolution", "EvolutionState", "accept", "new_state", "RandomSearch", "dominates",
-           "pareto_front", "update_front", "MODES", "AnalyticScorer", "compare_with_groundtruth", "run_search"]
+           "pareto_front", "update_front", "MODES", "AnalyticScorer", "compare_with_groundtruth", "format_summary",
+           "run_search", "run_search_from_config"]

@@ -46,7 +46,7 @@ from zico_jax.sharding import is_writer
 
 MODES = ("evolution", "random", "pareto")
 # config fields that define a search's trajectory: resuming with another value is an error
-TRAJECTORY_FIELDS = ("space", "mode", "proxy", "seed", "population_size", "children_per_round", "budgets",
+TRAJECTORY_FIELDS = ("space", "mode", "proxy", "beta", "seed", "population_size", "children_per_round", "budgets",
                      "latency_table")
 
 
@@ -95,8 +95,10 @@ def _budget_limits(config) -> dict[str, Any]:
 
 def _trajectory(config, space) -> dict[str, Any]:
     budgets = _budget_limits(config)
+    from zico_jax.runtime import zico_bc_beta
+
     return {"space": getattr(space, "name", type(space).__name__), "mode": config.mode, "proxy": config.proxy,
-            "seed": int(config.seed), "population_size": int(config.population_size),
+            "beta": zico_bc_beta(space, config) if config.proxy == "zico_bc" else None, "seed": int(config.seed), "population_size": int(config.population_size),
             "children_per_round": int(config.children_per_round), "budgets": budgets,
             "latency_table": config.get("latency_table")}
 

@@ -1,0 +1,154 @@
+"""The baseline zero-cost proxies (zico_jax.proxies.baselines) against independent PyTorch computations.
+
+Two NAS-Bench-201 genotypes that together use all five ops, a tiny network (C=4, N=1, 8x8 images, batch 8), float64
+on both sides, PyTorch's default init exported as a state dict and imported with `load_torch_weights`, so both
+frameworks compute on identical weights; zen's Gaussian weights and inputs go the other way (JAX draws them,
+`state_dict_from_flax` hands them to PyTorch). Agreement to 1e-8 relative.
+
+The JAX proxies run op by op here (`jax.disable_jit`): XLA:CPU compiles a whole-network program in 5-30 s, while
+eager primitives are compiled once per shape and shared by all proxies and both genotypes. That every proxy also
+traces under `jit` is checked separately (abstractly, no compilation), and `score_baseline` once jitted.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import pathlib
+import sys
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import torch_baselines as tb  # noqa: E402
+import torch_reference as ref  # noqa: E402
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+
+from spaces import get_space  # noqa: E402
+from spaces.torch_import import load_torch_weights  # noqa: E402
+from zico_jax.proxies import baselines as B  # noqa: E402
+from zico_jax.proxies.baselines_activation import zen_draws  # noqa: E402
+
+GENOTYPES = (
+    "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",
+    "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_3x3~1|+|avg_pool_3x3~0|nor_conv_3x3~1|none~2|",
+)
+TORCH_FNS = {
+    "grad_norm": tb.grad_norm, "snip": tb.snip, "grasp": tb.grasp, "fisher": tb.fisher, "jacov": tb.jacov,
+    "synflow": tb.synflow, "plain": tb.plain, "l2_norm": tb.l2_norm, "nwot": tb.nwot,
+}
+REL = 1e-8
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """One intra-op thread: PyTorch's spinning OpenMP workers slow down by 10x+ when the cores are shared."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(previous)
+
+
+def _space():
+    return get_space("nats_tss", C=4, N=1, image_size=8)
+
+
+@functools.lru_cache(maxsize=None)
+def _case(k: int):
+    """(space, genotype, torch net, JAX float64 params, x NCHW torch, y torch, x NHWC jax, y jax) for genotype k."""
+    space = _space()
+    g = space.parse(GENOTYPES[k])
+    torch.manual_seed(k)
+    net = ref.TinyNetwork(str(g), C=4, N=1, num_classes=10).double()
+    params = load_torch_weights(space, g, ref.state_dict_numpy(net), jnp.float64)
+    rng = np.random.default_rng(10 + k)
+    x = rng.normal(size=(8, 3, 8, 8))
+    y = rng.integers(0, 10, 8)
+    return (space, g, net, params, torch.from_numpy(x), torch.from_numpy(y),
+            jnp.asarray(x.transpose(0, 2, 3, 1)), jnp.asarray(y))
+
+
+def _jax_value(name, k, key=None, **kwargs):
+    space, g, _, params, _, _, x, y = _case(k)
+    net = B.baseline_network(space, g, jnp.float64)
+    with jax.disable_jit():
+        return float(B.BASELINES[name](net, params, x, y, key, **kwargs))
+
+
+@pytest.mark.parametrize("k", range(len(GENOTYPES)))
+@pytest.mark.parametrize("name", sorted(TORCH_FNS))
+def test_matches_torch(x64, name, k):
+    _, _, net, _, x, y, _, _ = _case(k)
+    expected = TORCH_FNS[name](net, x, y)
+    got = _jax_value(name, k)
+    assert np.isfinite(expected) and expected != 0
+    assert got == pytest.approx(expected, rel=REL, abs=1e-12), f"{name} on {GENOTYPES[k]}"
+
+
+@pytest.mark.parametrize("k", range(len(GENOTYPES)))
+@pytest.mark.parametrize("bn_var", ["running", "batch"])
+def test_zen_matches_torch_on_the_same_draws(x64, k, bn_var):
+    space, g, _, params, _, _, x, _ = _case(k)
+    key = jax.random.key(100 + k)
+    net = B.baseline_network(space, g, jnp.float64)
+    with jax.disable_jit():
+        gparams, x1, x2 = zen_draws(net, params, x, key)
+    tnet = ref.TinyNetwork(str(g), C=4, N=1, num_classes=10).double()
+    result = tnet.load_state_dict(tb.state_dict_from_flax(space, g, gparams), strict=False)
+    assert not result.unexpected_keys and all(k.endswith(("running_mean", "running_var", "num_batches_tracked"))
+                                              for k in result.missing_keys)
+    to_nchw = lambda a: torch.from_numpy(np.asarray(a).transpose(0, 3, 1, 2).copy())  # noqa: E731
+    expected = tb.zen(tnet, to_nchw(x1), to_nchw(x2), bn_var=bn_var)
+    got = _jax_value("zen", k, key, bn_var=bn_var)
+    assert got == pytest.approx(expected, rel=REL, abs=1e-12)
+
+
+def test_zen_weights_and_inputs_come_from_the_key(x64):
+    space, g, _, params, _, _, x, _ = _case(0)
+    net = B.baseline_network(space, g, jnp.float64)
+    with jax.disable_jit():
+        a, b = zen_draws(net, params, x, jax.random.key(1)), zen_draws(net, params, x, jax.random.key(2))
+    assert jax.tree.structure(a[0]) == jax.tree.structure(params)
+    assert not np.allclose(a[1], b[1])
+    kernel = a[0]["stem"]["conv"]["kernel"]
+    assert abs(float(jnp.std(kernel)) - 1) < 0.3 and float(jnp.max(jnp.abs(a[0]["head"]["classifier"]["bias"]))) == 0
+    with pytest.raises(ValueError, match="PRNG key"):
+        B.zen(net, params, x, None, None)
+
+
+def test_every_proxy_traces_under_jit(x64):
+    """Abstract evaluation (no compilation): each proxy is a pure JAX function of (params, x, y, key)."""
+    space, g, _, params, _, _, x, y = _case(0)
+    net = B.baseline_network(space, g, jnp.float64)
+    for name, fn in B.BASELINES.items():
+        out = jax.eval_shape(jax.jit(fn, static_argnums=0), net, params, x, y, jax.random.key(0))
+        assert out.shape == () and out.dtype == jnp.float64, name
+
+
+def test_score_baseline_is_one_jitted_call(x64):
+    space, g, net, params, _, _, x, y = _case(1)
+    got = B.score_baseline("l2_norm", space, g, params, x, y, jax.random.key(0))
+    assert got == pytest.approx(tb.l2_norm(net), rel=REL)
+
+
+def test_unknown_proxy_names_the_registered_ones(x64):
+    space, g, _, params, _, _, x, y = _case(0)
+    with pytest.raises(KeyError, match="unknown baseline proxy 'zen_score'.*grad_norm.*synflow"):
+        B.score_baseline("zen_score", space, g, params, x, y)
+    assert set(B.BASELINES) == {"grad_norm", "snip", "grasp", "fisher", "jacov", "synflow", "plain", "l2_norm",
+                                "nwot", "zen"}
+
+
+def test_spaces_without_relu_or_pre_gap_sites_are_refused(x64):
+    space, g, _, params, _, _, x, y = _case(0)
+    net = B.baseline_network(space, g, jnp.float64)
+    with pytest.raises(ValueError, match="'nats_tss'.*non-module ReLUs are not described"):
+        B.BASELINES["nwot"](dataclasses.replace(net, relu_after=None), params, x, y, None)
+    with pytest.raises(ValueError, match="'nats_tss'.*pre-GAP feature map is not described"):
+        B.BASELINES["zen"](dataclasses.replace(net, pre_gap=None), params, x, y, jax.random.key(0))

@@ -152,3 +152,37 @@ def test_spaces_without_relu_or_pre_gap_sites_are_refused(x64):
         B.BASELINES["nwot"](dataclasses.replace(net, relu_after=None), params, x, y, None)
     with pytest.raises(ValueError, match="'nats_tss'.*pre-GAP feature map is not described"):
         B.BASELINES["zen"](dataclasses.replace(net, pre_gap=None), params, x, y, jax.random.key(0))
+
+
+def test_registered_by_name_and_scored_by_the_engine(x64):
+    """Every baseline is a registered proxy; the engine scores it on the candidate's seeded standalone network
+    (the weights ZiCo sees) and first mini-batch, eagerly on CPU, beside ZiCo from the same measurement."""
+    from zico_jax.engine import Engine
+    from zico_jax.proxies import registry as R
+
+    assert set(R.BASELINE_PROXIES) == set(B.BASELINES)
+    assert all(R.get_proxy(n).needs_network and not R.get_proxy(n).needs_grads for n in B.BASELINES)
+    space = _space()
+    rng = np.random.default_rng(3)
+    xs = jnp.asarray(rng.normal(size=(2, 8, 8, 8, 3)))
+    ys = jnp.asarray(rng.integers(0, 10, (2, 8)))
+    names = ("zico", "snip", "nwot")
+    engine = Engine(space, xs, ys, names, seed=5, backend="tape")
+    assert engine.baseline_mode == "eager"
+    results = list(engine.score(GENOTYPES))
+    for genotype, result in zip(GENOTYPES[:1], results):
+        g = space.parse(genotype)
+        params = space.model(g, dtype=jnp.float64).init(engine.candidate_key(g), xs[0, :1])["params"]
+        net = B.baseline_network(space, g, jnp.float64)
+        for name in names[1:]:
+            with jax.disable_jit():  # (that jit gives the same numbers: test_score_baseline_is_one_jitted_call)
+                expected = float(B.BASELINES[name](net, params, xs[0], ys[0], None))
+            assert result.scores[name] == pytest.approx(expected, rel=1e-9), (name, genotype)
+    assert results[0].scores["snip"] != results[1].scores["snip"]
+    assert results[1].scores["zico"] == Engine(space, xs, ys, ("zico",), seed=5).score_one(GENOTYPES[1]).scores["zico"]
+    with jax.disable_jit():
+        imported = float(B.snip(B.baseline_network(space, space.parse(GENOTYPES[0]), jnp.float64), _case(0)[3],
+                                xs[0], ys[0]))
+    assert engine.score_one(GENOTYPES[0], params=_case(0)[3]).scores["snip"] == pytest.approx(imported, rel=1e-9)
+    with pytest.raises(KeyError, match="proxy 'grasp': the measurement holds no value"):
+        R.get_proxy("grasp").fn(engine.measure(GENOTYPES[0]), R.ProxyOptions())

@@ -32,8 +32,8 @@ def test_score_json_with_imported_weights_and_inputs(golden_dir, capsys, x64):
     (["score", "--arch", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--inputs", "/nonexistent/x.npz"],
      "/nonexistent/x.npz"),
     (["score", "--space", "nb999", "--arch", "x"], "unknown space 'nb999'"),
-    (["score", "--arch", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--proxies", "zico,zen"],
-     "unknown proxy 'zen'"),
+    (["score", "--arch", "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--proxies", "zico,zenn"],
+     "unknown proxy 'zenn'"),
 ])
 def test_bad_input_is_one_line(argv, message, capsys):
     assert run(argv) == cli.EXIT_BAD_INPUT

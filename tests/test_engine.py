@@ -116,8 +116,8 @@ def test_engine_input_errors(space):
         Engine(space, xs[0], ys[0])
     with pytest.raises(ValueError, match="unknown backend 'gpu'"):
         Engine(space, xs, ys, backend="gpu")
-    with pytest.raises(KeyError, match="unknown proxy 'zen'"):
-        Engine(space, xs, ys, ("zico", "zen"))
+    with pytest.raises(KeyError, match="unknown proxy 'zenn'"):
+        Engine(space, xs, ys, ("zico", "zenn"))
 
 
 def test_stage_scan_keeps_program_size_and_numbers(x64):

@@ -51,6 +51,7 @@ from zico_jax.proxies.zico import layer_term, zico_layer_terms
 
 BACKENDS = ("auto", "tape", "supernet")
 CANDIDATE_LOOPS = ("map", "vmap")
+BASELINE_MODES = ("auto", "eager", "jit")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -86,12 +87,18 @@ class Engine:
         count); it bounds the memory per device.
       mesh: the device mesh the candidate axis is split over (default: every device, `sharding.candidate_mesh`).
       candidate_loop: "map" (default; grouping-invariant scores) or "vmap" over a device's candidates.
+      baseline_mode: how baseline proxies (snip, synflow, ...: `zico_jax.proxies.baselines`) run on each
+        candidate's standalone network, initialised from the candidate's key like ZiCo's weights, on the first
+        mini-batch `xs[0], ys[0]`: "jit" compiles one program per candidate and proxy; "eager" runs op by op, so
+        XLA compiles each primitive once per shape and every candidate reuses them (no per-candidate compile);
+        "auto": eager on CPU, jit elsewhere.
     """
 
     def __init__(
         self, space: Space, xs, ys, proxies: Iterable[str] = ("zico",), *, seed: int = 0,
         options: R.ProxyOptions = R.ProxyOptions(), backend: str = "auto", cumulative: bool = False,
         grad_method: str = "vmap", candidate_batch: int = 8, mesh=None, candidate_loop: str = "map",
+        baseline_mode: str = "auto",
     ):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if xs.ndim != 5 or ys.shape[:2] != xs.shape[:2]:
@@ -119,6 +126,12 @@ class Engine:
         self.dtype = xs.dtype
         self.supernet = supernet
         self._needs_grads = any(R.get_proxy(p).needs_grads for p in self.proxies)
+        self._baselines = tuple(p for p in self.proxies if R.get_proxy(p).needs_network)
+        if baseline_mode not in BASELINE_MODES:
+            raise ValueError(f"Engine: baseline_mode {baseline_mode!r}; expected one of {', '.join(BASELINE_MODES)}")
+        if baseline_mode == "auto":
+            baseline_mode = "eager" if jax.default_backend() == "cpu" else "jit"
+        self.baseline_mode = baseline_mode
         self._code0 = space.encode(space.sample(np.random.default_rng(0)))
         if candidate_loop not in CANDIDATE_LOOPS:
             raise ValueError(f"Engine: candidate_loop {candidate_loop!r}; expected one of {', '.join(CANDIDATE_LOOPS)}")
@@ -150,16 +163,32 @@ class Engine:
             return self._measure_batch([g])[0]
         terms: dict[str, float] = {}
         if self._needs_grads:
+            full = params
             if params is None:
-                params = self.initial_params(g)
+                full = self.initial_params(g)
             elif self.backend == "supernet":  # the program reads every weight of the space: fill in the rest
-                params = _overlay(self.initial_params(g), params)
-            terms = self._terms_tape(g, params) if self.backend == "tape" else self._terms_supernet(g, params)
-        return self._measurement(g, terms)
+                full = _overlay(self.initial_params(g), params)
+            terms = self._terms_tape(g, full) if self.backend == "tape" else self._terms_supernet(g, full)
+        return self._measurement(g, terms, params)
 
-    def _measurement(self, g, terms: Mapping[str, float]) -> R.Measurement:
+    def _measurement(self, g, terms: Mapping[str, float], params=None) -> R.Measurement:
         layers = {layer.path: layer for layer in self.space.layers(g)}
-        return R.Measurement(terms, layers, self.space.params(g), self.space.flops(g))
+        baselines = self._baseline_scores(g, params) if self._baselines else {}
+        return R.Measurement(terms, layers, self.space.params(g), self.space.flops(g), baselines)
+
+    def _baseline_scores(self, g, params=None) -> dict[str, float]:
+        """The requested baseline proxies of `g`'s standalone network at `params` (default: the seeded init,
+        the same weights ZiCo sees) on the first mini-batch; zen draws its Gaussians from the candidate's key."""
+        from zico_jax.proxies import baselines as B
+
+        net = B.baseline_network(self.space, g, self.dtype, loss=self.space.loss)
+        key = self.candidate_key(g)
+        x, y = self.xs[0], self.ys[0]
+        with jax.disable_jit(self.baseline_mode == "eager"):
+            if params is None:
+                params = net.model.init(key, jnp.zeros((1, *x.shape[1:]), self.dtype))["params"]
+            return {name: float(B.jitted_baseline(name)(net, params, x, y, jax.random.fold_in(key, 1)))
+                    for name in self._baselines}
 
     def score_one(self, genotype, params=None) -> CandidateScore:
         """One candidate; `params` as in `measure`."""

@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import jax
@@ -57,15 +58,22 @@ def get_baseline(name: str) -> Callable:
     return BASELINES[name]
 
 
+@functools.lru_cache(maxsize=None)
+def jitted_baseline(name: str) -> Callable:
+    """`jax.jit(get_baseline(name), static_argnums=0)`: one program per (network, shapes), cached by jax."""
+    return jax.jit(get_baseline(name), static_argnums=0)
+
+
 def score_baseline(name: str, space, genotype, params, x, y, key=None) -> float:
     """One baseline proxy of `genotype`'s standalone network at `params` on the batch (x, y): a float.
 
     The network is built in params' dtype (float64 params need `jax_enable_x64`); the proxy runs jitted.
     """
-    fn = get_baseline(name)
+    get_baseline(name)  # the error names the registered baselines
     dtype = jax.tree.leaves(params)[0].dtype
     net = baseline_network(space, genotype, dtype)
-    return float(jax.jit(fn, static_argnums=0)(net, params, x, y, key))
+    return float(jitted_baseline(name)(net, params, x, y, key))
 
 
-__all__ = ["BASELINES", "BaselineNetwork", "baseline_network", "get_baseline", "score_baseline", *BASELINES]
+__all__ = ["BASELINES", "BaselineNetwork", "baseline_network", "get_baseline", "jitted_baseline", "score_baseline",
+           *BASELINES]

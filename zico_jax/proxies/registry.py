@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Callable, Mapping, Optional
 
 from spaces.base import LayerInfo
@@ -26,13 +27,16 @@ class Measurement:
     """What the engine measured for one candidate.
 
     `terms[path]` is ZiCo's log S_l for each counted layer (layers with S_l = 0 are absent); `layers` maps every
-    Conv/Dense layer of the candidate to its `LayerInfo`; `params` and `flops` are the space's analytic counts.
+    Conv/Dense layer of the candidate to its `LayerInfo`; `params` and `flops` are the space's analytic counts;
+    `baselines[name]` the value of each requested baseline proxy (`zico_jax.proxies.baselines`), which reads the
+    network itself rather than ZiCo's gradient statistics.
     """
 
     terms: Mapping[str, float]
     layers: Mapping[str, LayerInfo]
     params: int
     flops: int
+    baselines: Mapping[str, float] = dataclasses.field(default_factory=dict)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,21 +53,25 @@ class ProxyOptions:
 
 @dataclasses.dataclass(frozen=True)
 class Proxy:
+    """A registered proxy. needs_grads: reads ZiCo's per-layer terms; needs_network: a baseline the engine
+    evaluates on the candidate's network (`Measurement.baselines`)."""
+
     name: str
     fn: Callable[[Measurement, ProxyOptions], float]
     needs_grads: bool
+    needs_network: bool = False
 
 
 _PROXIES: dict[str, Proxy] = {}
 
 
-def register_proxy(name: str, needs_grads: bool = True):
+def register_proxy(name: str, needs_grads: bool = True, needs_network: bool = False):
     """Decorator: register `fn(measurement, options) -> float` under `name`."""
 
     def wrap(fn):
         if name in _PROXIES:
             raise ValueError(f"proxy {name!r} registered twice")
-        _PROXIES[name] = Proxy(name, fn, needs_grads)
+        _PROXIES[name] = Proxy(name, fn, needs_grads and not needs_network, needs_network)
         return fn
 
     return wrap
@@ -125,3 +133,20 @@ def _params(m: Measurement, options: ProxyOptions) -> float:
 def _flops(m: Measurement, options: ProxyOptions) -> float:
     """FLOPs: multiply-accumulates of the Conv/Dense layers for one input image."""
     return float(m.flops)
+
+
+# The baseline proxies of `zico_jax.proxies.baselines` (their definitions and semantics are there). They are
+# registered here, by name, so that configs and flags select them like any other proxy; the engine computes
+# `Measurement.baselines` for those requested.
+BASELINE_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "jacov", "synflow", "plain", "l2_norm", "nwot", "zen")
+
+
+def _baseline(name: str, m: Measurement, options: ProxyOptions) -> float:
+    if name not in m.baselines:
+        raise KeyError(f"proxy {name!r}: the measurement holds no value for it (the engine computes baselines only "
+                       f"for the proxies it was asked for; it has {sorted(m.baselines)})")
+    return float(m.baselines[name])
+
+
+for _name in BASELINE_PROXIES:
+    register_proxy(_name, needs_network=True)(functools.partial(_baseline, _name))

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# Install zico-jax on every worker of $TPU_NAME: code, a virtual environment with jax[tpu], the shared data.
+#
+# Usage:
+#   tpu_scripts/install.sh                                        # ships this checkout's HEAD (git archive)
+#   REPO_URL=https://github.com/OWNER/zico-jax.git BRANCH=main tpu_scripts/install.sh
+#   BUCKET=gs://my-bucket/zico tpu_scripts/install.sh             # also copies gs://my-bucket/zico/data to $DATA_DIR
+# Safe to rerun (updates the code, reinstalls into the same environment). Ends by printing jax.device_count() on
+# every worker: all workers of a slice must report the slice's total chip count (e.g. 4 on v4-8, 16 on v4-32).
+set -euo pipefail
+source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
+tpu_require_gcloud
+
+if [ -z "$REPO_URL" ]; then
+  # No repository URL: send the committed state of this checkout (uncommitted changes are not included).
+  tmp="$(mktemp -d)"
+  trap 'rm -rf "$tmp"' EXIT
+  archive="$tmp/zico-jax-src.tar.gz"
+  git -C "$REPO_ROOT" archive --format=tar.gz -o "$archive" HEAD
+  echo "Copying $(git -C "$REPO_ROOT" rev-parse --short HEAD) of $REPO_ROOT to every worker ..."
+  tpu_gcloud scp "$archive" "$TPU_NAME:zico-jax-src.tar.gz" --worker=all
+fi
+
+read -r -d '' remote <<'REMOTE' || true
+set -euo pipefail
+echo "== $(hostname): code"
+if [ -n "$REPO_URL" ]; then
+  if [ -d "$REMOTE_DIR/.git" ]; then
+    git -C "$REMOTE_DIR" fetch --quiet origin "$BRANCH"
+    git -C "$REMOTE_DIR" checkout --quiet -B "$BRANCH" FETCH_HEAD
+  else
+    git clone --quiet --branch "$BRANCH" "$REPO_URL" "$REMOTE_DIR"
+  fi
+else
+  mkdir -p "$REMOTE_DIR"
+  tar -xzf zico-jax-src.tar.gz -C "$REMOTE_DIR"
+  rm -f zico-jax-src.tar.gz
+fi
+
+echo "== $(hostname): Python $PYTHON_VERSION and the virtual environment"
+PYTHON="python$PYTHON_VERSION"
+if ! command -v "$PYTHON" >/dev/null 2>&1 || ! "$PYTHON" -c 'import venv, ensurepip' >/dev/null 2>&1; then
+  # Ubuntu 22.04 (the TPU VM images) ships Python 3.10; jax 0.10 needs >= 3.11: take it from the deadsnakes PPA.
+  sudo DEBIAN_FRONTEND=noninteractive apt-get update -qq
+  if ! sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python$PYTHON_VERSION" "python$PYTHON_VERSION-venv"; then
+    sudo add-apt-repository -y ppa:deadsnakes/ppa
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "python$PYTHON_VERSION" "python$PYTHON_VERSION-venv"
+  fi
+fi
+if [ ! -x "$VENV_DIR/bin/python" ]; then
+  "$PYTHON" -m venv "$VENV_DIR"
+fi
+PIP="$VENV_DIR/bin/pip"
+"$PIP" install -q --upgrade pip
+"$PIP" install -q -e "$HOME/$REMOTE_DIR"
+# jax[tpu] at the jax version setup.py allowed, so that libtpu matches and jax is not upgraded past the pin.
+JAX_VERSION="$("$VENV_DIR/bin/python" -c 'import jax; print(jax.__version__)')"
+"$PIP" install -q "jax[tpu]==$JAX_VERSION" -f "$LIBTPU_FIND_LINKS"
+
+echo "== $(hostname): data"
+if [ -n "$BUCKET" ]; then
+  mkdir -p "$DATA_DIR"
+  gcloud storage cp -r "${BUCKET%/}/data/*" "$DATA_DIR/"
+elif [ -d "$DATA_DIR" ]; then
+  echo "using the data already in $DATA_DIR"
+else
+  echo "note: BUCKET is not set and $DATA_DIR does not exist: put the offline data there (see below)"
+fi
+REMOTE
+
+tpu_ssh all "bash -c $(tpu_sq "$(tpu_remote_vars)$remote")"
+
+if [ -z "$BUCKET" ]; then
+  cat <<NOTE
+note: without BUCKET the offline data (the project's shared/data folder) must be at \$DATA_DIR=$DATA_DIR on every
+      worker before an experiment runs (relative paths are under the remote home), e.g.
+        gcloud compute tpus tpu-vm scp --recurse "$REPO_ROOT/../shared/data" "$TPU_NAME:$DATA_DIR" --zone=$ZONE --worker=all
+NOTE
+fi
+
+# Every worker at once (a pod slice's chips only initialise when all hosts take part).
+echo "== jax.device_count() per worker"
+tpu_ssh all "bash -c $(tpu_sq "$(tpu_remote_vars)"'"$VENV_DIR/bin/python" -c "import jax, socket; print(socket.gethostname(), \"process\", jax.process_index(), \"of\", jax.process_count(), \"devices:\", jax.device_count(), \"local:\", jax.local_device_count())"')"

@@ -27,7 +27,9 @@ setup(
         "tqdm>=4.66,<5",
     ],
     extras_require={
-        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4"],
+        "test": ["pytest>=8,<10", "pytest-xdist>=3.5,<4",
+                 # executing notebooks/zico_jax_quickstart.ipynb (tests/test_notebook.py)
+                 "nbclient>=0.10,<0.11", "nbformat>=5.9,<6", "ipykernel>=6.29,<8"],
         # Reading prepared TFDS datasets (cifar10/cifar100/imagenet_resized) needs TensorFlow (+1.4 GB).
         "tfds": ["tensorflow>=2.16"],
         # The PyTorch reference path of the benchmarks (torch==2.13.0 CPU was measured).

@@ -64,7 +64,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from typing import Sequence
 
@@ -73,6 +72,7 @@ import numpy as np
 
 from spaces import efficientnet_blocks as B
 from spaces.base import GenotypeError, LayerInfo, Space, register_space
+from spaces.stage_codec import StageChoiceCodec
 from spaces.losses import cross_entropy, detection_loss
 
 KERNELS = (3, 5)
@@ -162,8 +162,11 @@ def parse_genotype(text: str, stages: Sequence[StageChoices] = DEFAULT_STAGES) -
     return EfficientNetGenotype(tuple(genes))
 
 
-class _EfficientNetSpace(Space):
+class _EfficientNetSpace(StageChoiceCodec, Space):
     """The shared backbone: genotypes, codes, sampling, mutation, the plan of the network and its tape."""
+
+    gene_type, genotype_type, code_name = StageGene, EfficientNetGenotype, "EfficientNet"
+    stage_fields = staticmethod(_fields)
 
     default_beta = 1.0
 
@@ -177,59 +180,8 @@ class _EfficientNetSpace(Space):
                 f"num_classes={self.num_classes}, image_size={self.image_size}, residual={self.residual})")
 
     # -- genotypes
-    def _as_genotype(self, g) -> EfficientNetGenotype:
-        if isinstance(g, EfficientNetGenotype):
-            return g
-        if isinstance(g, str):
-            return self.parse(g)
-        return self.decode(g)
-
     def parse(self, text: str) -> EfficientNetGenotype:
         return parse_genotype(text, self.stages)
-
-    def encode(self, genotype) -> np.ndarray:
-        """(4 * stages,) int32: per stage the indices of [kernel, channels, repeats, type] in their choice lists."""
-        g = self._as_genotype(genotype)
-        return np.array([choices.index(v) for s, gene in zip(self.stages, g.stages)
-                         for (_, choices), v in zip(_fields(s), (gene.kernel, gene.channels, gene.repeats,
-                                                                 gene.conv_type))], np.int32)
-
-    def decode(self, code: Sequence[int]) -> EfficientNetGenotype:
-        code = np.asarray(code)
-        n = 4 * len(self.stages)
-        if code.shape != (n,) or not np.issubdtype(code.dtype, np.integer):
-            raise GenotypeError(f"EfficientNet code: expected {n} integers (4 per stage), got shape {code.shape} "
-                                f"of {code.dtype}")
-        genes = []
-        for i, s in enumerate(self.stages):
-            values = []
-            for (field, choices), c in zip(_fields(s), code[4 * i:4 * i + 4].tolist()):
-                if not 0 <= c < len(choices):
-                    raise GenotypeError(f"EfficientNet code: stage {i} {field} index {c}; "
-                                        f"expected 0..{len(choices) - 1}")
-                values.append(choices[c])
-            genes.append(StageGene(*values))
-        return EfficientNetGenotype(tuple(genes))
-
-    def sample(self, rng: np.random.Generator) -> EfficientNetGenotype:
-        """Every field of every stage uniformly from its choices."""
-        return self.decode(np.array([rng.integers(len(choices)) for s in self.stages for _, choices in _fields(s)],
-                                    np.int32))
-
-    def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1) -> EfficientNetGenotype:
-        """`num_mutations` times: pick a (stage, field) with more than one choice uniformly and change it to a
-        different value (uniformly)."""
-        code = self.encode(genotype)
-        sizes = [len(choices) for s in self.stages for _, choices in _fields(s)]
-        mutable = [i for i, n in enumerate(sizes) if n > 1]
-        for _ in range(num_mutations):
-            i = mutable[rng.integers(len(mutable))]
-            code[i] = (code[i] + rng.integers(1, sizes[i])) % sizes[i]
-        return self.decode(code)
-
-    def arch_id(self, genotype) -> int:
-        """sha1 of the canonical string, mod 2**31: stable across runs and machines."""
-        return int(hashlib.sha1(str(self._as_genotype(genotype)).encode()).hexdigest(), 16) % 2**31
 
     # -- networks
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:

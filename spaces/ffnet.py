@@ -50,7 +50,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import re
 from typing import Sequence
 
@@ -60,6 +59,7 @@ import numpy as np
 from spaces import efficientnet_blocks as E
 from spaces import ffnet_blocks as F
 from spaces.base import GenotypeError, LayerInfo, Space, register_space
+from spaces.stage_codec import StageChoiceCodec
 from spaces.losses import pixel_cross_entropy
 
 _STAGE_RE = re.compile(r"c(\d+)_b(\d+)_([a-z]+)")
@@ -143,9 +143,12 @@ def parse_genotype(text: str, stages: Sequence[StageChoices] = DEFAULT_STAGES) -
 
 
 @register_space("ffnet_seg")
-class FFNetSegSpace(Space):
+class FFNetSegSpace(StageChoiceCodec, Space):
     """FFNet-style segmentation space. Options: stages (DEFAULT_STAGES), stem_channels (64), head_channels (128),
     num_classes (19, Cityscapes), image_size (512). `default_beta` = 2.0 (ZiCo-BC, segmentation)."""
+
+    gene_type, genotype_type, code_name = StageGene, FFNetGenotype, "FFNet"
+    stage_fields = staticmethod(_fields)
 
     default_beta = 2.0
     loss = staticmethod(pixel_cross_entropy)
@@ -160,58 +163,8 @@ class FFNetSegSpace(Space):
                 f"{self.head_channels}, num_classes={self.num_classes}, image_size={self.image_size})")
 
     # -- genotypes
-    def _as_genotype(self, g) -> FFNetGenotype:
-        if isinstance(g, FFNetGenotype):
-            return g
-        if isinstance(g, str):
-            return self.parse(g)
-        return self.decode(g)
-
     def parse(self, text: str) -> FFNetGenotype:
         return parse_genotype(text, self.stages)
-
-    def encode(self, genotype) -> np.ndarray:
-        """(12,) int32: per stage the indices of [channels, blocks, type] in their choice lists."""
-        g = self._as_genotype(genotype)
-        return np.array([choices.index(v) for s, gene in zip(self.stages, g.stages)
-                         for (_, choices), v in zip(_fields(s), (gene.channels, gene.blocks, gene.conv_type))],
-                        np.int32)
-
-    def decode(self, code: Sequence[int]) -> FFNetGenotype:
-        code = np.asarray(code)
-        n = 3 * NUM_STAGES
-        if code.shape != (n,) or not np.issubdtype(code.dtype, np.integer):
-            raise GenotypeError(f"FFNet code: expected {n} integers (3 per stage), got shape {code.shape} of "
-                                f"{code.dtype}")
-        genes = []
-        for i, s in enumerate(self.stages):
-            values = []
-            for (field, choices), c in zip(_fields(s), code[3 * i:3 * i + 3].tolist()):
-                if not 0 <= c < len(choices):
-                    raise GenotypeError(f"FFNet code: stage {i} {field} index {c}; expected 0..{len(choices) - 1}")
-                values.append(choices[c])
-            genes.append(StageGene(*values))
-        return FFNetGenotype(tuple(genes))
-
-    def sample(self, rng: np.random.Generator) -> FFNetGenotype:
-        """Every field of every stage uniformly from its choices."""
-        return self.decode(np.array([rng.integers(len(choices)) for s in self.stages for _, choices in _fields(s)],
-                                    np.int32))
-
-    def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1) -> FFNetGenotype:
-        """`num_mutations` times: pick a (stage, field) with more than one choice uniformly and change it to a
-        different value (uniformly)."""
-        code = self.encode(genotype)
-        sizes = [len(choices) for s in self.stages for _, choices in _fields(s)]
-        mutable = [i for i, n in enumerate(sizes) if n > 1]
-        for _ in range(num_mutations):
-            i = mutable[rng.integers(len(mutable))]
-            code[i] = (code[i] + rng.integers(1, sizes[i])) % sizes[i]
-        return self.decode(code)
-
-    def arch_id(self, genotype) -> int:
-        """sha1 of the canonical string, mod 2**31: stable across runs and machines."""
-        return int(hashlib.sha1(str(self._as_genotype(genotype)).encode()).hexdigest(), 16) % 2**31
 
     # -- data
     def targets(self, xs: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -1,0 +1,210 @@
+"""ZiCo's depth / width bias and what ZiCo-BC's beta does about it (`experiments/bias.py`).
+
+ZiCo sums one log-term per counted layer, so networks with more (cheap) layers score higher whatever their
+accuracy; ZiCo-BC subtracts beta * P(g) with P(g) = sum_l log(H_l W_l / sqrt(C_l)) over the same layers.
+
+Exact beta sweep from one scoring run. A run that records ZiCo and ZiCo-BC at one beta_0 > 0 gives the penalty of
+every architecture exactly, P(g) = (zico(g) - zico_bc(g)) / beta_0 (both sum over the same counted layers), hence
+ZiCo-BC at any beta: zico_bc_beta(g) = zico(g) - beta * P(g). No re-scoring per beta.
+
+Bias with accuracy held fixed. For a structural descriptor d (depth, width) and a score s,
+`stratified_tau(s, d, acc, bins)` splits the architectures into `bins` equal-count bins of ground-truth accuracy
+and averages, weighted by bin size, the Kendall tau-b between s and d inside each bin (bins where s or d is
+constant are left out). Positive: among networks of about the same accuracy, the proxy prefers larger d.
+
+Descriptors (`DESCRIPTORS`, by space):
+  nats_tss  depth = parametric (conv) layers on the cell's longest input-to-output path (skip and pooling edges
+            count 0, `none` is no edge; 0 when the output is not connected). Width is fixed (C) in this space.
+  nats_sss  width = mean of the five stage widths. Depth is fixed in this space.
+A space without ground truth (the Zen-NAS ImageNet space) cannot hold accuracy fixed and is refused by the
+scoring run (it needs a benchmark table).
+
+Example:
+    >>> from experiments.configs.bias import get_config
+    >>> config = get_config(); config.output_dir = "runs/bias"; config.num_archs = 200
+    >>> report = run_bias(config)          # runs/bias/{scores.jsonl, bias.md, bias.csv, beta_sweep.csv, *.png}
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import pathlib
+from typing import Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from spaces import get_space
+from zico_jax.metrics import kendall_tau, spearman_rho, top_k_precision
+
+
+def nb201_depth(space, genotype) -> int:
+    """Conv layers on the longest path from the cell's input (node 0) to its output (node 3); 0 if unconnected."""
+    from spaces.nats_tss import EDGES
+
+    weight = {"nor_conv_1x1": 1, "nor_conv_3x3": 1, "skip_connect": 0, "avg_pool_3x3": 0}
+    longest = {0: 0}
+    for node in (1, 2, 3):
+        paths = [longest[src] + weight[op] for (dst, src), op in zip(EDGES, genotype.ops)
+                 if dst == node and op != "none" and src in longest]
+        if paths:
+            longest[node] = max(paths)
+    return longest.get(3, 0)
+
+
+DESCRIPTORS: dict[str, dict[str, Callable[[Any, Any], float]]] = {
+    "nats_tss": {"depth": nb201_depth},
+    "nats_sss": {"width": lambda space, g: float(np.mean(g.channels))},
+}
+
+
+def penalties(zico: np.ndarray, zico_bc: np.ndarray, beta0: float) -> np.ndarray:
+    """P(g) = (zico - zico_bc) / beta_0: ZiCo-BC's penalty sum, exact given the run's beta_0."""
+    if not beta0 > 0:
+        raise ValueError(f"beta {beta0!r}: the penalty is recovered from a run with beta > 0")
+    return (np.asarray(zico, np.float64) - np.asarray(zico_bc, np.float64)) / beta0
+
+
+def stratified_tau(scores, descriptor, held, bins: int = 5) -> float:
+    """Bin-size-weighted mean over `bins` equal-count bins of `held` of Kendall tau-b(scores, descriptor)."""
+    scores, descriptor, held = (np.asarray(a, np.float64) for a in (scores, descriptor, held))
+    order = np.argsort(held, kind="stable")
+    taus, weights = [], []
+    for part in np.array_split(order, bins):
+        if len(part) < 3:
+            continue
+        tau = kendall_tau(scores[part], descriptor[part])
+        if np.isfinite(tau):
+            taus.append(tau)
+            weights.append(len(part))
+    return float(np.average(taus, weights=weights)) if taus else float("nan")
+
+
+def beta_sweep(archs: Sequence[str], zico, penalty, accuracy, betas: Sequence[float], depth=None,
+               top_k: int = 10) -> list[dict[str, Any]]:
+    """Per beta: Kendall / Spearman with accuracy, top-10% precision, the mean accuracy (and depth) of the top_k
+    architectures by score, and the top-1 architecture."""
+    zico, penalty, accuracy = (np.asarray(a, np.float64) for a in (zico, penalty, accuracy))
+    rows = []
+    for beta in betas:
+        s = zico - beta * penalty
+        top = np.argsort(-s, kind="stable")[:top_k]
+        row = {"beta": float(beta), "kendall_tau": kendall_tau(s, accuracy), "spearman_rho": spearman_rho(s, accuracy),
+               "top10pct_precision": top_k_precision(s, accuracy), f"top{top_k}_mean_accuracy": float(accuracy[top].mean()),
+               "top1_arch": archs[top[0]], "top1_accuracy": float(accuracy[top[0]])}
+        if depth is not None:
+            row[f"top{top_k}_mean_depth"] = float(np.asarray(depth, np.float64)[top].mean())
+        rows.append(row)
+    return rows
+
+
+def run_bias(config) -> dict[str, Any]:
+    """Score (the correlation run: resumable scores.jsonl with zico and zico_bc at config.beta), then the bias
+    table and the beta sweep; writes bias.{md,csv}, beta_sweep.csv, bias.json and the plots to config.output_dir."""
+    from zico_jax.correlation import run_correlation, space_options_of
+    from zico_jax.groundtruth import load_groundtruth
+    from zico_jax.results import read_rows
+
+    if config.space not in DESCRIPTORS:
+        raise ValueError(f"config.space {config.space!r}: bias descriptors are defined for "
+                         f"{', '.join(DESCRIPTORS)} (spaces with a ground truth to hold accuracy fixed)")
+    if set(config.proxies.split(",")) < {"zico", "zico_bc"} or not (config.beta or 0) > 0:
+        raise ValueError("the bias study needs config.proxies to hold zico and zico_bc and config.beta > 0 "
+                         f"(got {config.proxies!r}, beta {config.beta!r})")
+    summary = run_correlation(config)
+    out = pathlib.Path(config.output_dir)
+    rows = read_rows(out / "scores.jsonl")
+    space = get_space(config.space, **space_options_of(config))
+    archs = [r["arch"] for r in rows]
+    truth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
+    column = summary["main_column"]
+    accuracy = np.array([truth.value(a, column) if a in truth else np.nan for a in archs], np.float64)
+    keep = np.isfinite(accuracy)
+    archs = [a for a, k in zip(archs, keep) if k]
+    accuracy = accuracy[keep]
+    zico = np.array([r["zico"] for r in rows], np.float64)[keep]
+    penalty = penalties(zico, np.array([r["zico_bc"] for r in rows], np.float64)[keep], float(config.beta))
+    descriptors = {name: np.array([fn(space, space.parse(a)) for a in archs], np.float64)
+                   for name, fn in DESCRIPTORS[config.space].items()}
+
+    table = []
+    for beta in config.betas:
+        s = zico - beta * penalty
+        for name, d in descriptors.items():
+            table.append({"proxy": "zico" if beta == 0 else "zico_bc", "beta": float(beta), "descriptor": name,
+                          "tau_with_accuracy_held": stratified_tau(s, d, accuracy, config.bins),
+                          "tau_overall": kendall_tau(s, d), "n": len(archs)})
+    for name, d in descriptors.items():  # the reference: how accuracy itself moves with the descriptor
+        table.append({"proxy": "accuracy", "beta": None, "descriptor": name,
+                      "tau_with_accuracy_held": float("nan"), "tau_overall": kendall_tau(accuracy, d), "n": len(archs)})
+    sweep = beta_sweep(archs, zico, penalty, accuracy, config.betas, descriptors.get("depth"), config.top_k)
+    report = {"space": config.space, "column": summary["main_column"], "n": len(archs), "beta_run": config.beta,
+              "bins": config.bins, "bias": table, "beta_sweep": sweep}
+    _write(out, report, descriptors, zico, penalty, accuracy, config)
+    return report
+
+
+def _write(out: pathlib.Path, report, descriptors, zico, penalty, accuracy, config) -> None:
+    from zico_jax.sharding import is_writer
+
+    if not is_writer():
+        return
+    _csv(out / "bias.csv", report["bias"])
+    _csv(out / "beta_sweep.csv", report["beta_sweep"])
+    (out / "bias.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    (out / "bias.md").write_text(format_report(report) + "\n")
+    _plot(out, descriptors, zico, penalty, accuracy, report, config)
+    logging.info("bias: wrote %s", out / "bias.md")
+
+
+def _csv(path: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def _f(v) -> str:
+    return "n/a" if v is None or (isinstance(v, float) and not np.isfinite(v)) else (
+        f"{v:.4f}" if isinstance(v, float) else str(v))
+
+
+def format_report(report: Mapping[str, Any]) -> str:
+    """The two tables of a bias run as Markdown."""
+    lines = [f"# ZiCo's bias on {report['space']} ({report['n']} architectures, accuracy = {report['column']}, "
+             f"{report['bins']} accuracy bins)", "", "| proxy | beta | descriptor | tau, accuracy held | tau overall |",
+             "|---|---:|---|---:|---:|"]
+    lines += [f"| {r['proxy']} | {_f(r['beta'])} | {r['descriptor']} | {_f(r['tau_with_accuracy_held'])} | "
+              f"{_f(r['tau_overall'])} |" for r in report["bias"]]
+    sweep = report["beta_sweep"]
+    keys = [k for k in sweep[0] if k not in ("beta", "top1_arch")]
+    lines += ["", "| beta | " + " | ".join(keys) + " | top-1 architecture |", "|---:" * (len(keys) + 1) + "|---|"]
+    lines += [f"| {_f(r['beta'])} | " + " | ".join(_f(r[k]) for k in keys) + f" | `{r['top1_arch']}` |" for r in sweep]
+    return "\n".join(lines)
+
+
+def _plot(out, descriptors, zico, penalty, accuracy, report, config) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    betas = [b for b in (0.0, float(config.beta)) if b in config.betas] or [0.0]
+    for name, d in descriptors.items():
+        fig, axes = plt.subplots(1, len(betas), figsize=(4.5 * len(betas), 3.6), squeeze=False)
+        for ax, beta in zip(axes[0], betas):
+            points = ax.scatter(d + np.random.default_rng(0).uniform(-0.15, 0.15, len(d)), zico - beta * penalty,
+                                c=accuracy, s=8, cmap="viridis")
+            ax.set(xlabel=name, ylabel="ZiCo" if beta == 0 else f"ZiCo-BC (beta {beta:g})")
+        fig.colorbar(points, ax=axes[0].tolist(), label=f"{report['column']} (%)")
+        fig.savefig(out / f"bias_{name}.png", dpi=120)
+        plt.close(fig)
+    sweep = report["beta_sweep"]
+    fig, ax = plt.subplots(figsize=(5, 3.6))
+    ax.plot([r["beta"] for r in sweep], [r["kendall_tau"] for r in sweep], "o-", label="Kendall tau")
+    ax.plot([r["beta"] for r in sweep], [r["spearman_rho"] for r in sweep], "s-", label="Spearman rho")
+    ax.set(xlabel="beta", ylabel="correlation with accuracy")
+    ax.legend()
+    fig.savefig(out / "beta_sweep.png", dpi=120, bbox_inches="tight")
+    plt.close(fig)

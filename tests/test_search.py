@@ -305,6 +305,8 @@ def test_run_search_from_config_reports_groundtruth(tmp_path):
     assert truth["column"] == "cifar10_test" and truth["rank"] >= 1
     assert truth["best_meeting_budget"]["cifar10_test"] >= truth["found"]["cifar10_test"] > 50
     assert json.loads((tmp_path / "search_config.json").read_text())["beta"] is None  # params: no beta
+    run = json.loads((tmp_path / "run.json").read_text())
+    assert run["config"]["iterations"] == 40 and run["versions"]["jax"] and run["devices"]
     c.mode = "annealing"
     with pytest.raises(ValueError, match="config.mode 'annealing': expected one of evolution"):
         run_search_from_config(c)

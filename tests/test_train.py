@@ -119,7 +119,8 @@ def test_short_run_decreases_the_loss_and_resume_equals_an_uninterrupted_run(tin
     assert resumed["first_train_loss"] == pytest.approx(full["first_train_loss"])  # read back from metrics.jsonl
     rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
     assert [(r["split"], r["step"]) for r in rows] == [("train", s) for s in range(5, 35, 5)] + [("eval", 30)]
-    assert json.loads((tmp_path / "summary.json").read_text())["steps"] == 30
+    written = json.loads((tmp_path / "summary.json").read_text())
+    assert written["steps"] == 30 and written["versions"]["optax"] and written["devices"]
     with pytest.raises(ValueError, match="checkpoint of a different run"):
         T.train(tiny_space, BEST, tiny_config(num_steps=30, seed=1), output_dir=str(tmp_path))
 

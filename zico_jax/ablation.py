@@ -37,7 +37,6 @@ import dataclasses
 import json
 import math
 import pathlib
-import platform
 import shutil
 import time
 from typing import Any, Mapping, Sequence
@@ -279,22 +278,12 @@ def plot_heatmap(rows: Sequence[Mapping[str, Any]], path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def versions() -> dict[str, str]:
-    import flax
-    import jax
-    import optax
-    import scipy
-
-    return {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__, "numpy": np.__version__,
-            "scipy": scipy.__version__, "python": platform.python_version()}
-
-
 def _run_record(config, runs) -> dict[str, Any]:
-    import jax
+    from zico_jax.runtime import run_environment
 
     return {"config": config.to_dict(), "runs": [{"cell": c.label, "seed": s, "output_dir": r.output_dir,
                                                   "num_archs": r.num_archs} for c, s, r in runs],
-            "versions": versions(), "devices": [str(d) for d in jax.devices()]}
+            **run_environment()}
 
 
 def _dict(options) -> dict[str, Any]:

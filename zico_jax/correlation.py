@@ -37,7 +37,6 @@ import pathlib
 import time
 from typing import Any, Mapping, Sequence
 
-import flax
 import jax
 import numpy as np
 from absl import logging
@@ -281,9 +280,9 @@ def _jsonable(value):
 
 
 def _run_record(config, semantics) -> dict[str, Any]:
-    return {"config": config.to_dict(), "semantics": semantics,
-            "versions": {"jax": jax.__version__, "flax": flax.__version__, "numpy": np.__version__},
-            "devices": [str(d) for d in jax.devices()]}
+    from zico_jax.runtime import run_environment
+
+    return {"config": config.to_dict(), "semantics": semantics, **run_environment()}
 
 
 def _write_json(path: pathlib.Path, obj) -> None:

@@ -59,6 +59,21 @@ def run_or_exit(name: str, run: Callable[[Any], Any], config) -> Any:
         sys.exit(1)
 
 
+def run_environment() -> dict[str, Any]:
+    """What every run records next to its results: library versions and the devices it ran on."""
+    import platform
+
+    import flax
+    import jax
+    import numpy as np
+    import optax
+    import scipy
+
+    return {"versions": {"jax": jax.__version__, "flax": flax.__version__, "optax": optax.__version__,
+                         "numpy": np.__version__, "scipy": scipy.__version__, "python": platform.python_version()},
+            "devices": [str(d) for d in jax.devices()], "process_count": jax.process_count()}
+
+
 def zico_bc_beta(space, config) -> float:
     """ZiCo-BC's beta: `config.beta` where set, else the space's `default_beta` (ZiCo-BC's per-task value: 1 for
     classification and detection, 2 for segmentation), else 1."""

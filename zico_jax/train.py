@@ -50,6 +50,7 @@ import optax
 from absl import logging
 
 from zico_jax import data as D
+from zico_jax.runtime import run_environment
 from zico_jax.train_data import IMAGENET_NORMALIZATION, NUM_CLASSES, load_data
 
 # Checkpointed runs must agree on these to resume; anything else (logging, eval cadence) may change.
@@ -271,7 +272,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
                "first_train_loss": history[0]["loss"] if history else None,
                "final_train_loss": history[-1]["loss"] if history else None,
                "eval": result, "wall_s": time.perf_counter() - t0,
-               "config": config.to_dict() if hasattr(config, "to_dict") else dict(config)}
+               "config": config.to_dict() if hasattr(config, "to_dict") else dict(config), **run_environment()}
     if out is not None:
         (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     summary["state"] = state

@@ -126,6 +126,11 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         (out / "search_config.json").write_text(json.dumps(trajectory, indent=1, default=str) + "\n")
+        from zico_jax.runtime import run_environment
+
+        # the whole config and the environment of the latest (re)start; search_config.json is what resuming checks
+        run = {"config": config.to_dict() if hasattr(config, "to_dict") else dict(config), **run_environment()}
+        (out / "run.json").write_text(json.dumps(run, indent=1, default=str) + "\n")
     ckpt = SearchCheckpointer(out / "checkpoints", config.checkpoint_every)
     state = ckpt.restore() if config.get("resume", True) else None
     if state is None:

@@ -79,9 +79,30 @@ def test_run_writes_the_tables_and_agrees_with_the_correlation_run(tmp_path):
     assert float(table[0]["tau_overall"]) == pytest.approx(
         B.kendall_tau([r["zico"] for r in rows], depth), abs=1e-12)
     assert len(rows) == 12 and report["n"] == 12
-    with pytest.raises(ValueError, match="'nasbench101': bias descriptors are defined for nats_tss"):
+    with pytest.raises(ValueError, match="'nasbench101': bias descriptors are defined for nats_tss, nats_sss, zennas"):
         c.space = "nasbench101"
         B.run_bias(c)
     with pytest.raises(ValueError, match="config.beta > 0"):
         c.update(space="nats_tss", beta=0.0)
         B.run_bias(c)
+
+
+def test_zennas_holds_flops_fixed_and_counts_layers(tmp_path):
+    """No accuracy table for the MobileNetV2-style space: FLOPs bins, the official layer count, no beta sweep."""
+    from experiments.configs.bias import get_config
+
+    c = get_config()
+    c.update(space="zennas_imagenet", space_options={"image_size": 32, "num_classes": 10}, num_archs=3, batch_size=2,
+             num_batches=2, log_every=5, data_dir=str(SHARED / "data"), output_dir=str(tmp_path), betas=(0.0, 1.0),
+             bins=1)
+    report = B.run_bias(c)
+    rows = read_rows(tmp_path / "scores.jsonl")
+    space = get_space("zennas_imagenet")
+    assert report["held"] == "flops" and report["beta_sweep"] == [] and report["n"] == len(rows) == 3
+    depth = [space.num_layers(space.parse(r["arch"])) for r in rows]
+    by = {(r["proxy"], r["descriptor"]): r for r in report["bias"]}
+    assert by[("zico", "depth")]["tau_overall"] == pytest.approx(B.kendall_tau([r["zico"] for r in rows], depth))
+    assert by[("zico", "depth")]["tau_held"] == pytest.approx(by[("zico", "depth")]["tau_overall"])  # one bin
+    markdown = (tmp_path / "bias.md").read_text()
+    assert "| zico | 0.0000 | depth |" in markdown and "flops held" in markdown
+    assert not (tmp_path / "beta_sweep.csv").exists()

@@ -16,8 +16,10 @@ Descriptors (`DESCRIPTORS`, by space):
   nats_tss  depth = parametric (conv) layers on the cell's longest input-to-output path (skip and pooling edges
             count 0, `none` is no edge; 0 when the output is not connected). Width is fixed (C) in this space.
   nats_sss  width = mean of the five stage widths. Depth is fixed in this space.
-A space without ground truth (the Zen-NAS ImageNet space) cannot hold accuracy fixed and is refused by the
-scoring run (it needs a benchmark table).
+  zennas_imagenet  depth = the official layer count (sum of sub-layers), width = mean block output width. No
+            accuracy table exists for this space: the study holds FLOPs fixed instead (equal-count FLOPs bins),
+            scores `num_archs` draws of `space.sample` (random walks of official mutations from the initial
+            network), and has no beta sweep (which needs accuracy).
 
 Example:
     >>> from experiments.configs.bias import get_config
@@ -56,7 +58,11 @@ def nb201_depth(space, genotype) -> int:
 DESCRIPTORS: dict[str, dict[str, Callable[[Any, Any], float]]] = {
     "nats_tss": {"depth": nb201_depth},
     "nats_sss": {"width": lambda space, g: float(np.mean(g.channels))},
+    "zennas_imagenet": {"depth": lambda space, g: float(space.num_layers(g)),
+                        "width": lambda space, g: float(np.mean([b.out_channels for b in g.blocks]))},
 }
+# Spaces without an accuracy table: what is held fixed instead (a column of the scores).
+HELD_WITHOUT_ACCURACY = {"zennas_imagenet": "flops"}
 
 
 def penalties(zico: np.ndarray, zico_bc: np.ndarray, beta0: float) -> np.ndarray:
@@ -100,31 +106,30 @@ def beta_sweep(archs: Sequence[str], zico, penalty, accuracy, betas: Sequence[fl
 
 
 def run_bias(config) -> dict[str, Any]:
-    """Score (the correlation run: resumable scores.jsonl with zico and zico_bc at config.beta), then the bias
-    table and the beta sweep; writes bias.{md,csv}, beta_sweep.csv, bias.json and the plots to config.output_dir."""
-    from zico_jax.correlation import run_correlation, space_options_of
-    from zico_jax.groundtruth import load_groundtruth
-    from zico_jax.results import read_rows
+    """Score (resumable scores.jsonl with zico and zico_bc at config.beta: the correlation run where the space has
+    a ground truth, else seeded samples), then the bias table and, with accuracy, the beta sweep; writes
+    bias.{md,csv,json}, beta_sweep.csv and the plots to config.output_dir."""
+    from zico_jax.correlation import space_options_of
 
     if config.space not in DESCRIPTORS:
-        raise ValueError(f"config.space {config.space!r}: bias descriptors are defined for "
-                         f"{', '.join(DESCRIPTORS)} (spaces with a ground truth to hold accuracy fixed)")
-    if set(config.proxies.split(",")) < {"zico", "zico_bc"} or not (config.beta or 0) > 0:
+        raise ValueError(f"config.space {config.space!r}: bias descriptors are defined for {', '.join(DESCRIPTORS)}")
+    if not {"zico", "zico_bc"} <= set(config.proxies.split(",")) or not (config.beta or 0) > 0:
         raise ValueError("the bias study needs config.proxies to hold zico and zico_bc and config.beta > 0 "
                          f"(got {config.proxies!r}, beta {config.beta!r})")
-    summary = run_correlation(config)
-    out = pathlib.Path(config.output_dir)
-    rows = read_rows(out / "scores.jsonl")
     space = get_space(config.space, **space_options_of(config))
+    out = pathlib.Path(config.output_dir)
+    if config.space in HELD_WITHOUT_ACCURACY:
+        rows, accuracy, column = _score_samples(config, space, out), None, None
+        held_name = HELD_WITHOUT_ACCURACY[config.space]
+        held = np.array([r[held_name] for r in rows], np.float64)
+    else:
+        rows, accuracy, column = _score_with_groundtruth(config)
+        keep = np.isfinite(accuracy)
+        rows, accuracy, held_name = [r for r, k in zip(rows, keep) if k], accuracy[keep], "accuracy"
+        held = accuracy
     archs = [r["arch"] for r in rows]
-    truth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
-    column = summary["main_column"]
-    accuracy = np.array([truth.value(a, column) if a in truth else np.nan for a in archs], np.float64)
-    keep = np.isfinite(accuracy)
-    archs = [a for a, k in zip(archs, keep) if k]
-    accuracy = accuracy[keep]
-    zico = np.array([r["zico"] for r in rows], np.float64)[keep]
-    penalty = penalties(zico, np.array([r["zico_bc"] for r in rows], np.float64)[keep], float(config.beta))
+    zico = np.array([r["zico"] for r in rows], np.float64)
+    penalty = penalties(zico, np.array([r["zico_bc"] for r in rows], np.float64), float(config.beta))
     descriptors = {name: np.array([fn(space, space.parse(a)) for a in archs], np.float64)
                    for name, fn in DESCRIPTORS[config.space].items()}
 
@@ -133,28 +138,66 @@ def run_bias(config) -> dict[str, Any]:
         s = zico - beta * penalty
         for name, d in descriptors.items():
             table.append({"proxy": "zico" if beta == 0 else "zico_bc", "beta": float(beta), "descriptor": name,
-                          "tau_with_accuracy_held": stratified_tau(s, d, accuracy, config.bins),
-                          "tau_overall": kendall_tau(s, d), "n": len(archs)})
-    for name, d in descriptors.items():  # the reference: how accuracy itself moves with the descriptor
-        table.append({"proxy": "accuracy", "beta": None, "descriptor": name,
-                      "tau_with_accuracy_held": float("nan"), "tau_overall": kendall_tau(accuracy, d), "n": len(archs)})
-    sweep = beta_sweep(archs, zico, penalty, accuracy, config.betas, descriptors.get("depth"), config.top_k)
-    report = {"space": config.space, "column": summary["main_column"], "n": len(archs), "beta_run": config.beta,
-              "bins": config.bins, "bias": table, "beta_sweep": sweep}
-    _write(out, report, descriptors, zico, penalty, accuracy, config)
+                          "tau_held": stratified_tau(s, d, held, config.bins), "tau_overall": kendall_tau(s, d),
+                          "n": len(archs)})
+    for name, d in descriptors.items():  # the reference: how the held quantity itself moves with the descriptor
+        table.append({"proxy": held_name, "beta": None, "descriptor": name, "tau_held": float("nan"),
+                      "tau_overall": kendall_tau(held, d), "n": len(archs)})
+    sweep = [] if accuracy is None else beta_sweep(archs, zico, penalty, accuracy, config.betas,
+                                                   descriptors.get("depth"), config.top_k)
+    report = {"space": config.space, "held": held_name if column is None else f"accuracy ({column})",
+              "n": len(archs), "beta_run": config.beta, "bins": config.bins, "bias": table, "beta_sweep": sweep}
+    _write(out, report, descriptors, zico, penalty, held, config)
     return report
 
 
-def _write(out: pathlib.Path, report, descriptors, zico, penalty, accuracy, config) -> None:
+def _score_with_groundtruth(config):
+    """(rows, accuracy per row, column) from the correlation run into config.output_dir."""
+    from zico_jax.correlation import run_correlation
+    from zico_jax.groundtruth import load_groundtruth
+    from zico_jax.results import read_rows
+
+    summary = run_correlation(config)
+    rows = read_rows(pathlib.Path(config.output_dir) / "scores.jsonl")
+    truth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
+    column = summary["main_column"]
+    accuracy = np.array([truth.value(r["arch"], column) if r["arch"] in truth else np.nan for r in rows], np.float64)
+    return rows, accuracy, column
+
+
+def _score_samples(config, space, out: pathlib.Path) -> list[dict[str, Any]]:
+    """Scores of the distinct architectures among `num_archs` seeded `space.sample` draws (resumable)."""
+    from zico_jax.correlation import check_resumable, score_into, semantics_of
+    from zico_jax.proxies import registry as R
+    from zico_jax.results import ResultsLog
+
+    proxies = R.parse_proxies(config.proxies)
+    semantics = semantics_of(config, proxies, space)
+    check_resumable(out, semantics)
+    rng = np.random.default_rng(config.arch_seed)
+    archs = list(dict.fromkeys(str(space.sample(rng)) for _ in range(config.num_archs)))
+    log = ResultsLog(out / "scores.jsonl")
+    try:
+        done = log.done()
+        todo = [a for a in archs if a not in done]
+        if todo:
+            score_into(log, space, todo, config, proxies, semantics, None)
+        return [r for r in log.rows() if r["arch"] in set(archs)]
+    finally:
+        log.close()
+
+
+def _write(out: pathlib.Path, report, descriptors, zico, penalty, held, config) -> None:
     from zico_jax.sharding import is_writer
 
     if not is_writer():
         return
     _csv(out / "bias.csv", report["bias"])
-    _csv(out / "beta_sweep.csv", report["beta_sweep"])
+    if report["beta_sweep"]:
+        _csv(out / "beta_sweep.csv", report["beta_sweep"])
     (out / "bias.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
     (out / "bias.md").write_text(format_report(report) + "\n")
-    _plot(out, descriptors, zico, penalty, accuracy, report, config)
+    _plot(out, descriptors, zico, penalty, held, report, config)
     logging.info("bias: wrote %s", out / "bias.md")
 
 
@@ -172,19 +215,21 @@ def _f(v) -> str:
 
 def format_report(report: Mapping[str, Any]) -> str:
     """The two tables of a bias run as Markdown."""
-    lines = [f"# ZiCo's bias on {report['space']} ({report['n']} architectures, accuracy = {report['column']}, "
-             f"{report['bins']} accuracy bins)", "", "| proxy | beta | descriptor | tau, accuracy held | tau overall |",
+    lines = [f"# ZiCo's bias on {report['space']} ({report['n']} architectures, {report['bins']} equal-count bins of "
+             f"{report['held']})", "", f"| proxy | beta | descriptor | tau, {report['held']} held | tau overall |",
              "|---|---:|---|---:|---:|"]
-    lines += [f"| {r['proxy']} | {_f(r['beta'])} | {r['descriptor']} | {_f(r['tau_with_accuracy_held'])} | "
+    lines += [f"| {r['proxy']} | {_f(r['beta'])} | {r['descriptor']} | {_f(r['tau_held'])} | "
               f"{_f(r['tau_overall'])} |" for r in report["bias"]]
     sweep = report["beta_sweep"]
+    if not sweep:
+        return "\n".join(lines)
     keys = [k for k in sweep[0] if k not in ("beta", "top1_arch")]
     lines += ["", "| beta | " + " | ".join(keys) + " | top-1 architecture |", "|---:" * (len(keys) + 1) + "|---|"]
     lines += [f"| {_f(r['beta'])} | " + " | ".join(_f(r[k]) for k in keys) + f" | `{r['top1_arch']}` |" for r in sweep]
     return "\n".join(lines)
 
 
-def _plot(out, descriptors, zico, penalty, accuracy, report, config) -> None:
+def _plot(out, descriptors, zico, penalty, held, report, config) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -195,12 +240,14 @@ def _plot(out, descriptors, zico, penalty, accuracy, report, config) -> None:
         fig, axes = plt.subplots(1, len(betas), figsize=(4.5 * len(betas), 3.6), squeeze=False)
         for ax, beta in zip(axes[0], betas):
             points = ax.scatter(d + np.random.default_rng(0).uniform(-0.15, 0.15, len(d)), zico - beta * penalty,
-                                c=accuracy, s=8, cmap="viridis")
+                                c=held, s=8, cmap="viridis")
             ax.set(xlabel=name, ylabel="ZiCo" if beta == 0 else f"ZiCo-BC (beta {beta:g})")
-        fig.colorbar(points, ax=axes[0].tolist(), label=f"{report['column']} (%)")
+        fig.colorbar(points, ax=axes[0].tolist(), label=report["held"])
         fig.savefig(out / f"bias_{name}.png", dpi=120)
         plt.close(fig)
     sweep = report["beta_sweep"]
+    if not sweep:
+        return
     fig, ax = plt.subplots(figsize=(5, 3.6))
     ax.plot([r["beta"] for r in sweep], [r["kendall_tau"] for r in sweep], "o-", label="Kendall tau")
     ax.plot([r["beta"] for r in sweep], [r["spearman_rho"] for r in sweep], "s-", label="Spearman rho")

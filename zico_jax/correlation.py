@@ -91,7 +91,7 @@ def run_correlation(config) -> dict[str, Any]:
         logging.info("correlation: %d architectures, %d already in %s, %d to score", len(archs),
                      len(archs) - len(todo), log.path, len(todo))
         if todo:
-            _score_into(log, space, todo, config, proxies, semantics, groundtruth)
+            score_into(log, space, todo, config, proxies, semantics, groundtruth)
         rows = log.rows()
     finally:
         log.close()
@@ -173,14 +173,16 @@ def choose_archs(space, num_archs: int, arch_seed: int, groundtruth: GroundTruth
     return [every[i] for i in order[:count]]
 
 
-def _score_into(log: ResultsLog, space, todo, config, proxies, semantics, groundtruth) -> None:
+def score_into(log: ResultsLog, space, todo, config, proxies, semantics, groundtruth: GroundTruth | None) -> None:
+    """Score `todo` with the engine the config describes, appending one row per architecture to `log` (with its
+    ground-truth index where `groundtruth` has it)."""
     from zico_jax.runtime import engine_from_config
 
     engine = engine_from_config(space, config, proxies)
     row_semantics = {**semantics, "backend": engine.backend}
     with Progress(total=len(todo), desc=f"scoring {config.space}", log_every=config.get("log_every", 25)) as bar:
         for result in engine.score(todo):
-            index = groundtruth.index(result.arch) if result.arch in groundtruth else None
+            index = groundtruth.index(result.arch) if groundtruth is not None and result.arch in groundtruth else None
             log.append({"arch": result.arch, "index": index, **result.row(), **row_semantics})
             bar.update()
 

@@ -40,20 +40,16 @@ OVERRIDES = ("protocol", "proxies", "num_archs", "batch_size", "num_batches", "o
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from zico_jax.runtime import apply_flags, prepare_runtime, run_or_exit
+    from zico_jax.runtime import config_from_flags, run_or_exit
 
-    try:
-        config = apply_flags(FLAGS.config, FLAGS, OVERRIDES, FLAGS.space_options)
-        if FLAGS.cells is not None:
-            config.cells = list(FLAGS.cells)
-        if FLAGS.seeds is not None:
+    config = config_from_flags(argv, FLAGS, OVERRIDES)
+    if FLAGS.cells is not None:
+        config.cells = list(FLAGS.cells)
+    if FLAGS.seeds is not None:
+        try:
             config.seeds = [int(s) for s in FLAGS.seeds]
-    except ValueError as err:
-        raise app.UsageError(str(err)) from None
-
-    prepare_runtime(config)
+        except ValueError as err:
+            raise app.UsageError(f"--seeds: {err}") from None
     from zico_jax.ablation import format_markdown, run_ablation
 
     rows = run_or_exit("ablate", run_ablation, config)

@@ -36,16 +36,9 @@ OVERRIDES = ("space", "dataset", "num_archs", "beta", "seed", "output_dir", "dat
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from zico_jax.runtime import apply_flags, prepare_runtime, run_or_exit
+    from zico_jax.runtime import config_from_flags, run_or_exit
 
-    try:
-        config = apply_flags(FLAGS.config, FLAGS, OVERRIDES, FLAGS.space_options)
-    except ValueError as err:
-        raise app.UsageError(f"--space_options: {err}") from None
-
-    prepare_runtime(config)
+    config = config_from_flags(argv, FLAGS, OVERRIDES)
     from zico_jax.bias import format_report, run_bias
 
     print(format_report(run_or_exit("bias", run_bias, config)))

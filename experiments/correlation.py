@@ -45,16 +45,9 @@ OVERRIDES = ("space", "task", "dataset", "proxies", "num_archs", "batch_size", "
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from zico_jax.runtime import apply_flags, prepare_runtime, run_or_exit
+    from zico_jax.runtime import config_from_flags, run_or_exit
 
-    try:
-        config = apply_flags(FLAGS.config, FLAGS, OVERRIDES, FLAGS.space_options)
-    except ValueError as err:
-        raise app.UsageError(f"--space_options: {err}") from None
-
-    prepare_runtime(config)
+    config = config_from_flags(argv, FLAGS, OVERRIDES)
     from zico_jax.correlation import format_table, run_correlation
 
     summary = run_or_exit("correlation", run_correlation, config)

@@ -41,16 +41,9 @@ OVERRIDES = ("space", "genotype", "dataset", "data_source", "data_dir", "num_epo
 
 
 def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
-    from zico_jax.runtime import apply_flags, prepare_runtime, run_or_exit
+    from zico_jax.runtime import config_from_flags, run_or_exit
 
-    try:
-        config = apply_flags(FLAGS.config, FLAGS, OVERRIDES, FLAGS.space_options)
-    except ValueError as err:
-        raise app.UsageError(f"--space_options: {err}") from None
-
-    prepare_runtime(config)
+    config = config_from_flags(argv, FLAGS, OVERRIDES)
     from zico_jax.train import train_from_config
 
     summary = run_or_exit("train", train_from_config, config)

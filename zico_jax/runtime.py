@@ -24,6 +24,22 @@ def apply_flags(config, flag_values, names, space_options: str | None = None):
     return config
 
 
+def config_from_flags(argv, flag_values, names):
+    """What every experiment's `main` starts with: no stray arguments, `--config` with the short flags `names` and
+    `--space_options` applied (`apply_flags`; absl's UsageError names a bad one), and the runtime prepared
+    (`prepare_runtime`). Returns the config."""
+    from absl import app
+
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {' '.join(argv[1:])}")
+    try:
+        config = apply_flags(flag_values.config, flag_values, names, flag_values.space_options)
+    except ValueError as err:
+        raise app.UsageError(f"--space_options: {err}") from None
+    prepare_runtime(config)
+    return config
+
+
 def prepare_runtime(config) -> None:
     """`jax.distributed.initialize()` when the environment names several processes (a no-op otherwise), float64
     when `config.x64`, JAX's persistent compilation cache unless `config.compilation_cache` is False, and orbax's

@@ -64,6 +64,9 @@ def test_run_writes_the_tables_and_agrees_with_the_correlation_run(tmp_path):
     report = B.run_bias(c)
     for name in ("bias.md", "bias.csv", "bias.json", "beta_sweep.csv", "bias_depth.png", "beta_sweep.png"):
         assert (tmp_path / name).stat().st_size > 0, name
+    # strict JSON: the reference row's NaN tau is null, not a bare NaN token
+    record = json.loads((tmp_path / "bias.json").read_text(), parse_constant=lambda c: pytest.fail(f"{c} in JSON"))
+    assert record["bias"][-1]["tau_held"] is None
     table = list(csv.DictReader((tmp_path / "bias.csv").open()))
     assert [(r["proxy"], r["beta"]) for r in table] == [("zico", "0.0"), ("zico_bc", "1.0"), ("zico_bc", "2.0"),
                                                        ("accuracy", "")]

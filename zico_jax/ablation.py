@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import csv
 import dataclasses
-import json
 import math
 import pathlib
 import shutil
@@ -45,6 +44,7 @@ import numpy as np
 from absl import logging
 
 from zico_jax import correlation as C
+from zico_jax.results import write_json
 
 TASK_SPACES = ("transnas101_micro", "transnas101_macro")  # a cell of these names a TransNAS-Bench-101 task
 CELL_KEYS = ("space", "dataset", "task", "space_options", "proxies", "groundtruth", "label")
@@ -176,7 +176,7 @@ def run_ablation(config) -> list[dict[str, Any]]:
     preflight(runs)
     out = pathlib.Path(config.output_dir)
     out.mkdir(parents=True, exist_ok=True)
-    _write_json(out / "run.json", _run_record(config, runs))  # before the work: says what is being computed
+    write_json(out / "run.json", _run_record(config, runs))  # before the work: says what is being computed
     summaries: dict[str, list[dict[str, Any]]] = {}
     cells: dict[str, Cell] = {}
     for i, (cell, seed, run) in enumerate(runs):
@@ -190,7 +190,7 @@ def run_ablation(config) -> list[dict[str, Any]]:
     write_csv(rows, out / "ablation.csv")
     (out / "ablation.md").write_text(format_markdown(rows) + "\n", encoding="utf-8")
     plot_heatmap(rows, out / "heatmap.png")
-    _write_json(out / "run.json", {**_run_record(config, runs), "seconds": round(time.perf_counter() - start, 2)})
+    write_json(out / "run.json", {**_run_record(config, runs), "seconds": round(time.perf_counter() - start, 2)})
     logging.info("ablation: %d runs done, table in %s", len(runs), out / "ablation.md")
     return rows
 
@@ -202,7 +202,7 @@ def preflight(runs) -> None:
 
     for cell, _, run in {c.name: (c, s, r) for c, s, r in runs}.values():
         try:
-            C._load_groundtruth(run)
+            C.groundtruth_of(run)
             D.load_images(run.dataset, "train", run.data_source, run.get("data_dir"), limit=1)
         except (D.DataNotFoundError, ValueError, KeyError) as err:
             message = err.args[0] if err.args else err
@@ -292,7 +292,3 @@ def _dict(options) -> dict[str, Any]:
 
 def _float(value) -> float:
     return math.nan if value is None else float(value)
-
-
-def _write_json(path: pathlib.Path, obj) -> None:
-    path.write_text(json.dumps(C._nan_to_none(obj), indent=2, default=str) + "\n", encoding="utf-8")

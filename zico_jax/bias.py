@@ -30,7 +30,6 @@ Example:
 from __future__ import annotations
 
 import csv
-import json
 import logging
 import pathlib
 from typing import Any, Callable, Mapping, Sequence
@@ -39,6 +38,7 @@ import numpy as np
 
 from spaces import get_space
 from zico_jax.metrics import kendall_tau, spearman_rho, top_k_precision
+from zico_jax.results import write_json
 
 
 def nb201_depth(space, genotype) -> int:
@@ -153,13 +153,12 @@ def run_bias(config) -> dict[str, Any]:
 
 def _score_with_groundtruth(config):
     """(rows, accuracy per row, column) from the correlation run into config.output_dir."""
-    from zico_jax.correlation import run_correlation
-    from zico_jax.groundtruth import load_groundtruth
+    from zico_jax.correlation import groundtruth_of, run_correlation
     from zico_jax.results import read_rows
 
     summary = run_correlation(config)
     rows = read_rows(pathlib.Path(config.output_dir) / "scores.jsonl")
-    truth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
+    truth = groundtruth_of(config)
     column = summary["main_column"]
     accuracy = np.array([truth.value(r["arch"], column) if r["arch"] in truth else np.nan for r in rows], np.float64)
     return rows, accuracy, column
@@ -195,7 +194,7 @@ def _write(out: pathlib.Path, report, descriptors, zico, penalty, held, config) 
     _csv(out / "bias.csv", report["bias"])
     if report["beta_sweep"]:
         _csv(out / "beta_sweep.csv", report["beta_sweep"])
-    (out / "bias.json").write_text(json.dumps(report, indent=1, default=float) + "\n")
+    write_json(out / "bias.json", report)
     (out / "bias.md").write_text(format_report(report) + "\n")
     _plot(out, descriptors, zico, penalty, held, report, config)
     logging.info("bias: wrote %s", out / "bias.md")

@@ -42,10 +42,11 @@ import numpy as np
 from absl import logging
 
 from spaces import get_space
+from zico_jax import data as D
 from zico_jax.groundtruth import GroundTruth, load_groundtruth
 from zico_jax.metrics import rank_correlations
 from zico_jax.proxies import registry as R
-from zico_jax.results import Progress, ResultsLog, read_rows
+from zico_jax.results import Progress, ResultsLog, read_rows, write_json
 from zico_jax.sharding import peak_memory_bytes
 
 GROUNDTRUTH_COLUMNS = {
@@ -54,8 +55,7 @@ GROUNDTRUTH_COLUMNS = {
     "imagenet16_120": ("imagenet16_120_test",),
 }
 # NAS-Bench-201's networks have a head of the dataset's classes and see its image size.
-NB201_DATASET_OPTIONS = {"cifar10": dict(num_classes=10, image_size=32), "cifar100": dict(num_classes=100, image_size=32),
-                         "imagenet16_120": dict(num_classes=120, image_size=16)}
+NB201_DATASET_OPTIONS = {d: dict(num_classes=D.NUM_CLASSES[d], image_size=D.IMAGE_SIZE[d]) for d in D.DATASETS}
 NATS_SPACES = ("nats_tss", "nats_sss")  # NAS-Bench-201's skeleton and accuracy columns
 FREE_PROXIES = ("params", "flops")  # in every row already: compared at no cost
 # Config fields that change what a score means; resuming with any of them different is an error.
@@ -75,7 +75,7 @@ def run_correlation(config) -> dict[str, Any]:
         raise ValueError("config.x64=True needs float64 enabled first: jax.config.update('jax_enable_x64', True)")
     proxies = R.parse_proxies(config.proxies)
     space = get_space(config.space, **space_options_of(config))
-    groundtruth = _load_groundtruth(config)  # before scoring: a missing table should not cost an hour of compute
+    groundtruth = groundtruth_of(config)  # before scoring: a missing table should not cost an hour of compute
     columns = _truth_columns(config, groundtruth)
     out = pathlib.Path(config.output_dir)
     semantics = semantics_of(config, proxies, space)
@@ -85,7 +85,7 @@ def run_correlation(config) -> dict[str, Any]:
     log = ResultsLog(out / "scores.jsonl")
     try:
         if log.writer:
-            _write_json(out / "config.json", _run_record(config, semantics))
+            write_json(out / "config.json", _run_record(config, semantics))
         done = log.done()
         todo = [a for a in archs if a not in done]
         logging.info("correlation: %d architectures, %d already in %s, %d to score", len(archs),
@@ -100,7 +100,7 @@ def run_correlation(config) -> dict[str, Any]:
     summary.update(space=config.space, dataset=config.dataset, main_column=columns[-1], scored_now=len(todo),
                    seconds=round(time.perf_counter() - start, 2), peak_memory_bytes=peak_memory_bytes())
     if log.writer:
-        _write_json(out / "summary.json", summary)
+        write_json(out / "summary.json", summary)
         (out / "summary.md").write_text(format_table(summary) + "\n", encoding="utf-8")
         plot_scatter(rows, groundtruth, summary, out / "scatter.png")
     return summary
@@ -116,7 +116,8 @@ def space_options_of(config) -> dict[str, Any]:
     return options
 
 
-def _load_groundtruth(config) -> GroundTruth:
+def groundtruth_of(config) -> GroundTruth:
+    """The benchmark table a (correlation-shaped) config names: config.groundtruth or the space's own."""
     options = {"task": config.task} if config.get("task") else {}
     return load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"), **options)
 
@@ -132,7 +133,7 @@ def semantics_of(config, proxies: Sequence[str], space=None) -> dict[str, Any]:
     used: config.beta, or where None the space's default (`zico_jax.runtime.zico_bc_beta`)."""
     from zico_jax.runtime import zico_bc_beta
 
-    beta = zico_bc_beta(space, config) if space is not None else float(config.beta if config.beta is not None else 1.0)
+    beta = zico_bc_beta(space, config)  # space None (no space at hand): config.beta, else 1
     return {"space": config.space, "space_options": space_options_of(config), "task": config.get("task"),
             "dataset": config.dataset,
             "data_source": config.data_source, "proxies": list(proxies), "num_batches": int(config.num_batches),
@@ -285,19 +286,3 @@ def _run_record(config, semantics) -> dict[str, Any]:
     from zico_jax.runtime import run_environment
 
     return {"config": config.to_dict(), "semantics": semantics, **run_environment()}
-
-
-def _write_json(path: pathlib.Path, obj) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # NaN is not JSON: write it as null so other tools can read the file.
-    path.write_text(json.dumps(_nan_to_none(obj), indent=2, default=str) + "\n", encoding="utf-8")
-
-
-def _nan_to_none(obj):
-    if isinstance(obj, float) and not math.isfinite(obj):
-        return None
-    if isinstance(obj, Mapping):
-        return {k: _nan_to_none(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_nan_to_none(v) for v in obj]
-    return obj

@@ -52,7 +52,11 @@ NORMALIZATION: dict[str, tuple[tuple[float, ...], tuple[float, ...]]] = {
         tuple(v / 255 for v in (122.68, 116.66, 104.01)),
         tuple(v / 255 for v in (63.22, 61.26, 65.09)),
     ),
+    # full-size ImageNet (training only, `zico_jax.train_data`): the torchvision statistics
+    "imagenet2012": ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
 }
+NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16_120": 120, "imagenet2012": 1000}
+IMAGE_SIZE = {"cifar10": 32, "cifar100": 32, "imagenet16_120": 16}  # as stored; imagenet2012 is cropped to the net
 
 OFFLINE_FILE = pathlib.Path("cifar10_sample") / "cifar10_sample.npz"
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import math
 import os
 import pathlib
 import sys
@@ -191,3 +192,21 @@ class Progress:
     def __exit__(self, *exc) -> None:
         self.close()
 
+
+
+def write_json(path: str | os.PathLike, obj) -> None:
+    """`obj` as indented JSON at `path` (parent folders created). NaN and infinities are not JSON: they are written
+    as null so that other tools can read the file; other non-JSON values as their str()."""
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(_nan_to_none(obj), indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def _nan_to_none(obj):
+    if isinstance(obj, float) and not math.isfinite(obj):
+        return None
+    if isinstance(obj, Mapping):
+        return {k: _nan_to_none(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_nan_to_none(v) for v in obj]
+    return obj

@@ -109,13 +109,14 @@ def engine_from_config(space, config, proxies):
     import jax.numpy as jnp
 
     from zico_jax import data as D
+    from zico_jax.correlation import NATS_SPACES
     from zico_jax.engine import Engine  # imported late: callers that only read results need no compiler
     from zico_jax.proxies import registry as R
 
     x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
     xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
     num_classes, image_size = getattr(space, "num_classes", None), getattr(space, "image_size", None)
-    if config.space in ("nats_tss", "nats_sss"):
+    if config.space in NATS_SPACES:
         if num_classes is not None and int(ys.max()) >= num_classes:
             raise ValueError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
                              "set space_options.num_classes to match the dataset")

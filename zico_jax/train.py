@@ -51,7 +51,7 @@ from absl import logging
 
 from zico_jax import data as D
 from zico_jax.runtime import run_environment
-from zico_jax.train_data import IMAGENET_NORMALIZATION, NUM_CLASSES, load_data
+from zico_jax.train_data import load_data
 
 # Checkpointed runs must agree on these to resume; anything else (logging, eval cadence) may change.
 RESUME_FIELDS = ("dataset", "data_source", "batch_size", "num_epochs", "num_steps", "learning_rate", "momentum",
@@ -189,13 +189,13 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
         raise ValueError(f"nothing to train: num_epochs={config.num_epochs}, num_steps={config.num_steps}")
     pad = (config.crop_padding if config.get("crop_padding") is not None else data.image_shape[0] // 8) \
         if config.augment and config.dataset != "imagenet2012" else 0  # imagenet2012 augments in tf.data
-    mean, std = D.NORMALIZATION.get(config.dataset, IMAGENET_NORMALIZATION)
+    mean, std = D.NORMALIZATION[config.dataset]
     recipe = Recipe.of(config, total, pad, -np.asarray(mean) / np.asarray(std))  # fill: black after normalising
     schedule = recipe.schedule()
     logits, _ = jax.eval_shape(model.init_with_output, jax.random.key(0), jnp.zeros((1, *data.image_shape)))
-    if logits.shape[-1] != NUM_CLASSES[config.dataset]:
+    if logits.shape[-1] != D.NUM_CLASSES[config.dataset]:
         raise ValueError(f"the network has {logits.shape[-1]} outputs but {config.dataset} has "
-                         f"{NUM_CLASSES[config.dataset]} classes; set the space's num_classes option")
+                         f"{D.NUM_CLASSES[config.dataset]} classes; set the space's num_classes option")
     state = init_state(model, recipe, tuple(data.image_shape))
 
     output_dir = output_dir if output_dir is not None else config.get("output_dir")

@@ -18,9 +18,7 @@ import numpy as np
 
 from zico_jax import data as D
 
-DATASETS = ("cifar10", "cifar100", "imagenet16_120", "imagenet2012")
-NUM_CLASSES = {"cifar10": 10, "cifar100": 100, "imagenet16_120": 120, "imagenet2012": 1000}
-IMAGENET_NORMALIZATION = ((0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
+DATASETS = (*D.DATASETS, "imagenet2012")  # per-dataset facts (classes, normalisation) are zico_jax.data's
 
 
 class ArrayData:
@@ -66,7 +64,7 @@ class ImageNetData:
 
     def _dataset(self, split: str, train: bool, seed: int, skip: int = 0):
         tf, size = self.tf, self.size
-        mean, std = (tf.constant(v, tf.float32) for v in IMAGENET_NORMALIZATION)
+        mean, std = (tf.constant(v, tf.float32) for v in D.NORMALIZATION["imagenet2012"])
         limit = self.config.get("limit_train" if train else "limit_eval")
         ds = self.tfds.load("imagenet2012", split=f"{split}[:{limit}]" if limit else split, download=False,
                             data_dir=self.config.get("data_dir"), shuffle_files=train,

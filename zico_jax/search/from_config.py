@@ -23,14 +23,12 @@ from spaces import get_space
 from zico_jax.search.run import MODES, AnalyticScorer, run_search
 
 ANALYTIC_OBJECTIVES = ("params", "flops")
-# The NAS-Bench-201 test accuracy of the dataset the search's networks are built for.
-NB201_TRUTH_COLUMN = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}
 
 
 def run_search_from_config(config) -> dict[str, Any]:
     """Space, scorer, latency table and ground truth from `config` (experiments/configs/search.py), then
     `run_search`; returns its summary. Bad settings raise ValueError naming the field."""
-    from zico_jax.correlation import space_options_of
+    from zico_jax.correlation import GROUNDTRUTH_COLUMNS, space_options_of
 
     if config.mode not in MODES:
         raise ValueError(f"config.mode {config.mode!r}: expected one of {', '.join(MODES)}")
@@ -40,10 +38,10 @@ def run_search_from_config(config) -> dict[str, Any]:
     if config.space == "nats_tss":
         from zico_jax.groundtruth import load_groundtruth
 
-        if config.dataset not in NB201_TRUTH_COLUMN:
-            raise ValueError(f"config.dataset {config.dataset!r}: expected one of {', '.join(NB201_TRUTH_COLUMN)}")
+        if config.dataset not in GROUNDTRUTH_COLUMNS:
+            raise ValueError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
         groundtruth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
-        column = NB201_TRUTH_COLUMN[config.dataset]
+        column = GROUNDTRUTH_COLUMNS[config.dataset][-1]  # the test accuracy of the networks' dataset
     return run_search(space, _scorer(space, config), config, latency_table=table, groundtruth=groundtruth,
                       truth_column=column)
 

@@ -94,11 +94,12 @@ def _budget_limits(config) -> dict[str, Any]:
 
 
 def _trajectory(config, space) -> dict[str, Any]:
-    budgets = _budget_limits(config)
     from zico_jax.runtime import zico_bc_beta
 
+    budgets = _budget_limits(config)
+    beta = zico_bc_beta(space, config) if config.proxy == "zico_bc" else None
     return {"space": getattr(space, "name", type(space).__name__), "mode": config.mode, "proxy": config.proxy,
-            "beta": zico_bc_beta(space, config) if config.proxy == "zico_bc" else None, "seed": int(config.seed), "population_size": int(config.population_size),
+            "beta": beta, "seed": int(config.seed), "population_size": int(config.population_size),
             "children_per_round": int(config.children_per_round), "budgets": budgets,
             "latency_table": config.get("latency_table")}
 

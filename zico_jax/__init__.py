@@ -3,7 +3,7 @@
     >>> import zico_jax as zj
     >>> space = zj.get_space("nats_tss")
     >>> x, y = zj.load_images("cifar10")
-    >>> xs, ys = zj.make_batches(x, y, num_batches=2, batch_size=64, seed=0)
+    >>> xs, ys = zj.make_batches(x, y, num_batches=2, batch_size=128, seed=0)
     >>> engine = zj.Engine(space, xs, ys, proxies=("zico", "zico_bc"))
     >>> [r.scores for r in engine.score(["|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
     ...                                  "nor_conv_3x3~1|skip_connect~2|"])]

@@ -1,7 +1,7 @@
 """The `zico` command: score architectures, run the correlation experiment.
 
     zico score --space nats_tss --arch '|nor_conv_3x3~0|+|...|' [--arch ...] [--proxies zico,zico_bc]
-               [--batch-size 64] [--num-batches 2] [--beta 1] [--seed 0] [--weights W.npz] [--inputs X.npz]
+               [--batch-size 128] [--num-batches 2] [--beta 1] [--seed 0] [--weights W.npz] [--inputs X.npz]
                [--x64] [--json]
     zico correlate --num-archs 1000 --output-dir runs/nb201   (the same run as experiments/correlation.py)
     zico export-layers --space nats_tss --sample 100 --output to_measure.csv [--arch ...] [--archs-file F]
@@ -24,7 +24,8 @@ EXIT_BAD_INPUT = 2
 def _common(p: argparse.ArgumentParser):
     p.add_argument("--space", default="nats_tss", help="search space name (default nats_tss)")
     p.add_argument("--proxies", default="zico,zico_bc", help="comma-separated proxy names")
-    p.add_argument("--batch-size", type=int, default=64, help="images per mini-batch")
+    p.add_argument("--batch-size", type=int, default=128,
+                   help="images per mini-batch (default 128, two batches: the paper's setting, Sec. 4.5)")
     p.add_argument("--num-batches", type=int, default=2, help="mini-batches N (ZiCo's statistics over N)")
     p.add_argument("--beta", type=float, default=None,
                    help="ZiCo-BC's beta (0 gives ZiCo; default: the space's, 1 or 2 for segmentation)")
@@ -48,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--arch", action="append", required=True, help="genotype string (repeatable)")
     score.add_argument("--weights", help=".npz of PyTorch-named weights (instead of the seeded init)")
     score.add_argument("--inputs", help=".npz with x (M, 3, H, W) float32 and y (M,), cut into --num-batches")
-    score.add_argument("--cumulative", action="store_true", help="ZiCo on running gradient sums (official repo)")
+    score.add_argument("--cumulative", action="store_true", help="ZiCo on running sums g1, g1+g2 of the per-batch gradients: the superseded first commit of the "
+                       "official code (bbabe28); the current official code zeroes the gradients per batch (the default)")
     score.add_argument("--json", action="store_true", help="one JSON object per architecture per line")
     corr = sub.add_parser("correlate", help="rank correlation of proxies against benchmark accuracy")
     _common(corr)

@@ -19,7 +19,7 @@ The data folder is found by `data_dir`: explicit argument > $ZICO_JAX_DATA > `sh
 
 Example:
     >>> x, y = load_images("cifar10", "train")               # (1000, 32, 32, 3) float32, (1000,) int32
-    >>> xs, ys = make_batches(x, y, num_batches=2, batch_size=64, seed=0)
+    >>> xs, ys = make_batches(x, y, num_batches=2, batch_size=128, seed=0)
     >>> xs.shape, ys.shape
     ((2, 64, 32, 32, 3), (2, 64))
 """

@@ -81,7 +81,8 @@ class Engine:
       seed: the run's seed; candidate g is initialised from `fold_in(key(seed), space.arch_id(g))`.
       options: proxy options (ZiCo-BC's beta and feature map).
       backend: "auto", "tape" or "supernet" (see the module docstring).
-      cumulative: ZiCo on running sums of the per-batch gradients (the official repository's literal behaviour).
+      cumulative: ZiCo on running sums g_1, g_1 + g_2 of the per-batch gradients, as the official repository's
+        superseded first commit computed it (the current official code zeroes the gradients per batch: the default).
       grad_method: how the N gradients are laid out when scoring imported weights ("vmap", "unroll", "map").
       candidate_batch: candidates per call of the supernet program (rounded up to a multiple of the device
         count); it bounds the memory per device.

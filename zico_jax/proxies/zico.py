@@ -15,10 +15,11 @@ Semantics, each chosen to match the official code (SLDGroup/ZiCo, `ZeroShotProxy
   * std with ddof=0 (numpy's default; ddof=1 would add log(sqrt 2) per layer at N=2 and change the ranking);
   * no epsilon: elements whose std is exactly 0 are dropped; a layer whose S_l is 0 (all its gradients zero,
     e.g. a conv whose output never reaches the loss) contributes nothing, not log 0;
-  * natural log; mini-batches separate: g_n is the gradient of mini-batch n alone. The official repository's
-    `getzico` calls `loss.backward()` per batch without `zero_grad()`, so as written it reads running sums
-    g_1, g_1 + g_2, ...; `cumulative=True` reproduces that literally. The default follows the paper's formula
-    and the golden values in `../shared/fixtures/zico_nb201` (matched to 1e-12 in float64).
+  * natural log; mini-batches separate: g_n is the gradient of mini-batch n alone. This is the current official
+    code: `getzico` calls `network.zero_grad()` before each batch's `loss.backward()` (since commit d7076d5,
+    2023-02-17), and the golden cases the tests compare with were computed by it (matched to 1e-10 in float64).
+    The repository's first commit (bbabe28) had no `zero_grad()`, so it read running sums g_1, g_1 + g_2, ...;
+    `cumulative=True` reproduces that superseded behaviour, for comparison with results computed by it.
   * ZiCo-BC (the paper leaves the feature map open): H_l, W_l, C_l are the layer's OUTPUT height, width and
     channels (`feature_map="output"`, default) or its input's (`"input"`); dense layers have H = W = 1 and
     C = output (input) features. beta = 1 for classification and detection, 2 for segmentation (the paper);

@@ -5,7 +5,8 @@ A space is everything the rest of zico-jax knows about a family of networks:
     text --parse--> Genotype --encode--> int code (the architecture as data) --model--> Flax module
 
 plus `layers(g)`: the Conv/Dense layers that exist for a genotype, with their shapes. ZiCo-BC's penalty, FLOPs and
-parameter counts all read that one description.
+parameter counts all read that one description. Transposed convolutions are listed too (they are compute and
+weights), flagged `transposed=True`: the official ZiCo does not count them (see `LayerInfo`).
 
 Spaces are registered by name and built from configs and flags:
 
@@ -33,11 +34,14 @@ class GenotypeError(ValueError):
 
 @dataclasses.dataclass(frozen=True)
 class LayerInfo:
-    """One Conv or Dense layer of a concrete network (what ZiCo counts).
+    """One Conv or Dense layer of a concrete network (what ZiCo counts, unless `transposed`).
 
     `path` is the '/'-joined parameter path of the layer's module in the Flax params tree (its weight is
     `path + '/kernel'`). `out_hw` is the output feature-map size (1, 1 for dense layers). `bn` says whether a
     BatchNorm with scale and shift follows it (parameter count only); `bias` whether the layer has a bias.
+    `transposed`: a transposed convolution. FLOPs and parameters include it, but ZiCo and ZiCo-BC skip it by
+    default: the official `getgrad` counts `nn.Conv2d` and `nn.Linear` modules, and `nn.ConvTranspose2d` is
+    neither (`ProxyOptions.count_transposed_conv` includes it).
     """
 
     path: str
@@ -51,6 +55,7 @@ class LayerInfo:
     groups: int = 1
     bn: bool = False
     bias: bool = False
+    transposed: bool = False
 
     @property
     def weight_count(self) -> int:

@@ -13,10 +13,24 @@ Network (`nasbench/lib/model_builder.py`; defaults stem_channels=128, num_stacks
   cin -> ch[t]) of the cell input if the input feeds t; then its op: conv3x3 / conv1x1 -BN-ReLU (ch -> ch) or
   max-pool 3x3 stride 1 'same'. Output = concat of the vertices feeding it (vertex order), plus `proj_out`
   (cin -> C) of the cell input if the input feeds the output; `proj_out` alone if no vertex feeds it.
-Semantics: BN in train mode (batch statistics, eps 1e-5, as TF's and PyTorch's); PyTorch default init
-(`spaces.layers`); convs without bias, as the official TF code (`use_bias=False`) and every PyTorch port
+Semantics: BN in train mode (batch statistics, eps 1e-5, as TF's and PyTorch's), scale 1 and shift 0 at init
+under every choice below; convs without bias, as the official TF code (`use_bias=False`) and every PyTorch port
 (romulus0914/NASBench-PyTorch, the zero-cost-NAS / NASLib `nasbench1.py`: `nn.Conv2d(..., bias=False)`); the
-dense layer has a bias. The ports' own `_initialize_weights` (He-normal convs, N(0, 0.01) dense) is not used.
+dense layer has a bias.
+Init (space option `init`; fan_in = cin * k * k, fan_out = cout * k * k for a k x k conv):
+  "zero_cost_nas" (default): SamsungLabs/zero-cost-nas `foresight/models/nasbench1.py`: `Network.__init__` calls
+    `_initialize_weights()` (l. 72; l. 93-106): conv ~ N(0, 2 / fan_out) (`normal_(0, sqrt(2 / n))`,
+    n = k * k * out_channels, untruncated), dense kernel ~ N(0, 0.01^2), dense bias 0. Its `nasbench1_pred.py`
+    (l. 107-110) scores that network as built: `find_measures` does not re-initialise (`init_net` /
+    `weight_initializers.py` is not called on this path). These are the weights of the published zero-cost
+    NAS-Bench-101 tables; the ZiCo repository (SLDGroup/ZiCo) has no NAS-Bench-101 code.
+  "tf_official": google-research/nasbench `nasbench/lib/base_ops.py` l. 47 `tf.variance_scaling_initializer()`
+    (TF1 defaults scale 1.0, mode fan_in, distribution truncated_normal): conv ~ N(0, s^2) truncated to
+    +-2 s with s = sqrt(1 / fan_in) / 0.87962566103423978 (std after truncation sqrt(1 / fan_in));
+    `model_builder.py` l. 97-99 `tf.layers.dense` defaults: kernel glorot_uniform (get_variable's default),
+    U(+-sqrt(6 / (fan_in + fan_out))), bias zeros_initializer.
+  "pytorch": PyTorch's default (`spaces.layers`): conv and dense kernels and dense bias
+    U(+-1 / sqrt(fan_in)) (the behaviour before this option existed).
 Parameter count = the dataset's `trainable_parameters` convention: conv kernels, BN scale and shift, dense kernel
 and bias (TF's trainable variables; BN moving statistics are not trainable). It reproduces the published counts
 2,694,282 (the colab's Inception-like cell, google-research/nasbench NASBench.ipynb) and 8,555,530 (the spec with
@@ -49,6 +63,8 @@ import dataclasses
 import functools
 from typing import Any, Optional, Sequence
 
+import math
+
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -56,10 +72,91 @@ import numpy as np
 
 from spaces import nasbench101_graph as G
 from spaces.base import GenotypeError, LayerInfo, Space, register_space
-from spaces.layers import TorchConv, TorchDense, TrainBatchNorm
+from spaces.layers import TrainBatchNorm, torch_uniform_init
 
 NUM_INTERIOR = G.MAX_VERTICES - 2
 _SHORT = {G.CONV3X3: "conv3x3", G.CONV1X1: "conv1x1"}
+
+# scipy.stats.truncnorm.std(a=-2, b=2): TF's VarianceScaling divides by it so that the truncated draw has the
+# requested std (tensorflow/python/ops/init_ops.py, VarianceScaling.__call__).
+TRUNC_STD = 0.87962566103423978
+INITS = ("zero_cost_nas", "tf_official", "pytorch")
+DEFAULT_INIT = "zero_cost_nas"
+
+
+def _check_init(init: str) -> str:
+    if init not in INITS:
+        raise ValueError(f"nasbench101: init={init!r}; expected one of {', '.join(INITS)}")
+    return init
+
+
+def conv_kernel_init(init: str, kernel: int, cin: int, cout: int):
+    """The initializer of a (kernel, kernel, cin, cout) conv kernel (HWIO) under `init` (see `NB101Space`)."""
+    rf = kernel * kernel
+    if init == "pytorch":  # U(+-1/sqrt(fan_in)), fan_in = cin * k * k
+        return torch_uniform_init(cin * rf)
+    if init == "tf_official":  # variance_scaling(1.0, fan_in, truncated_normal): +-2 std, std = sqrt(1/fan_in)
+        std = math.sqrt(1.0 / (cin * rf)) / TRUNC_STD
+
+        def tf_init(key, shape, dtype=jnp.float32):
+            return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype) * jnp.asarray(std, dtype)
+
+        return tf_init
+    std = math.sqrt(2.0 / (rf * cout))  # zero_cost_nas: normal_(0, sqrt(2 / n)), n = k * k * out_channels
+
+    def zc_init(key, shape, dtype=jnp.float32):
+        return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
+
+    return zc_init
+
+
+def dense_inits(init: str, fan_in: int, fan_out: int):
+    """(kernel, bias) initializers of the (fan_in, fan_out) classifier under `init` (see `NB101Space`)."""
+    if init == "pytorch":  # kernel and bias U(+-1/sqrt(fan_in))
+        return torch_uniform_init(fan_in), torch_uniform_init(fan_in)
+    if init == "tf_official":  # get_variable's default glorot_uniform: U(+-sqrt(6 / (fan_in + fan_out))); bias 0
+        limit = math.sqrt(6.0 / (fan_in + fan_out))
+
+        def glorot(key, shape, dtype=jnp.float32):
+            return jax.random.uniform(key, shape, dtype, -limit, limit)
+
+        return glorot, nn.initializers.zeros
+    return nn.initializers.normal(0.01), nn.initializers.zeros  # zero_cost_nas: normal_(0, 0.01), bias zero_()
+
+
+class NB101Conv(nn.Module):
+    """2-D convolution, NHWC, stride 1, pad k // 2, no bias; kernel (k, k, cin, features) drawn by `init`."""
+
+    features: int
+    kernel_size: int
+    weight_init: str = DEFAULT_INIT
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        k, cin = self.kernel_size, x.shape[-1]
+        kernel = self.param("kernel", conv_kernel_init(self.weight_init, k, cin, self.features),
+                            (k, k, cin, self.features), self.dtype)
+        pad = k // 2
+        return jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), window_strides=(1, 1),
+                                            padding=((pad, pad), (pad, pad)),
+                                            dimension_numbers=("NHWC", "HWIO", "NHWC"))
+
+
+class NB101Dense(nn.Module):
+    """Dense layer with bias; kernel (fan_in, features) and bias drawn by `init`."""
+
+    features: int
+    weight_init: str = DEFAULT_INIT
+    dtype: jnp.dtype = jnp.float32
+
+    @nn.compact
+    def __call__(self, x):
+        fan_in = x.shape[-1]
+        kinit, binit = dense_inits(self.weight_init, fan_in, self.features)
+        kernel = self.param("kernel", kinit, (fan_in, self.features), self.dtype)
+        bias = self.param("bias", binit, (self.features,), self.dtype)
+        return x @ kernel.astype(x.dtype) + bias.astype(x.dtype)
 
 
 class ConvBnRelu(nn.Module):
@@ -68,10 +165,11 @@ class ConvBnRelu(nn.Module):
     features: int
     kernel_size: int
     dtype: jnp.dtype = jnp.float32
+    weight_init: str = DEFAULT_INIT
 
     @nn.compact
     def __call__(self, x):
-        x = TorchConv(self.features, self.kernel_size, dtype=self.dtype, name="conv")(x)
+        x = NB101Conv(self.features, self.kernel_size, self.weight_init, self.dtype, name="conv")(x)
         return nn.relu(TrainBatchNorm(self.dtype, name="bn")(x))
 
 
@@ -80,10 +178,12 @@ class Head(nn.Module):
 
     num_classes: int
     dtype: jnp.dtype = jnp.float32
+    weight_init: str = DEFAULT_INIT
 
     @nn.compact
     def __call__(self, x):
-        return TorchDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)))
+        logits = NB101Dense(self.num_classes, self.weight_init, self.dtype, name="classifier")
+        return logits(jnp.mean(x, axis=(1, 2)))
 
 
 def _pool(x, window: int, stride: int, pad: tuple[tuple[int, int], tuple[int, int]]):
@@ -180,6 +280,7 @@ class NB101Cell(nn.Module):
     spec: G.NB101Spec
     out_channels: int
     dtype: jnp.dtype = jnp.float32
+    weight_init: str = DEFAULT_INIT
 
     @nn.compact
     def __call__(self, x):
@@ -188,7 +289,7 @@ class NB101Cell(nn.Module):
         for s in steps:
             args = [values[i] for i in s.inputs]
             if s.kind == "conv":
-                values.append(ConvBnRelu(s.features, s.kernel, self.dtype, name=s.name)(args[0]))
+                values.append(ConvBnRelu(s.features, s.kernel, self.dtype, self.weight_init, name=s.name)(args[0]))
             else:
                 values.append(_sum(*args) if s.kind == "sum" else s.fn(*args))
         return values[out]
@@ -213,13 +314,14 @@ class NB101SuperCell(nn.Module):
 
     out_channels: int
     dtype: jnp.dtype = jnp.float32
+    weight_init: str = DEFAULT_INIT
 
     def setup(self):
         for t in range(1, NUM_INTERIOR + 1):
             for c in G.widths(self.out_channels):
                 for name, k in ((f"proj{t}_c{c}", 1), (f"vertex{t}_conv3x3_c{c}", 3), (f"vertex{t}_conv1x1_c{c}", 1)):
-                    setattr(self, name, ConvBnRelu(c, k, self.dtype, name=name))
-        self.proj_out = ConvBnRelu(self.out_channels, 1, self.dtype, name="proj_out")
+                    setattr(self, name, ConvBnRelu(c, k, self.dtype, self.weight_init, name=name))
+        self.proj_out = ConvBnRelu(self.out_channels, 1, self.dtype, self.weight_init, name="proj_out")
 
     def _switch(self, index, branches, x):
         if self.is_initializing():
@@ -283,30 +385,32 @@ class NB101Network(nn.Module):
     stem_channels: int = 128
     num_classes: int = 10
     dtype: jnp.dtype = jnp.float32
+    weight_init: str = DEFAULT_INIT
 
     @nn.compact
     def __call__(self, x, code=None):
         if self.spec is None and code is None:
             raise ValueError("NB101Network(spec=None) is the whole space: pass the architecture code (space.encode)")
-        x = ConvBnRelu(self.stem_channels, 3, self.dtype, name="stem")(x)
+        x = ConvBnRelu(self.stem_channels, 3, self.dtype, self.weight_init, name="stem")(x)
         for name, down, cout, _ in self.layout:
             x = max_pool_2x2(x) if down else x
             if self.spec is None:
-                x = NB101SuperCell(cout, self.dtype, name=name)(x, jnp.asarray(code, jnp.int32))
+                x = NB101SuperCell(cout, self.dtype, self.weight_init, name=name)(x, jnp.asarray(code, jnp.int32))
             else:
-                x = NB101Cell(self.spec, cout, self.dtype, name=name)(x)
-        return Head(self.num_classes, self.dtype, name="head")(x)
+                x = NB101Cell(self.spec, cout, self.dtype, self.weight_init, name=name)(x)
+        return Head(self.num_classes, self.dtype, self.weight_init, name="head")(x)
 
 
 @register_space("nasbench101")
 class NB101Space(Space):
     """NAS-Bench-101. Options: stem_channels (128, >= 5: a cell splits its channels over up to 5 vertices),
-    num_stacks (3), num_cells per stack (3), num_classes (10), image_size (32)."""
+    num_stacks (3), num_cells per stack (3), num_classes (10), image_size (32), init ("zero_cost_nas" |
+    "tf_official" | "pytorch": the weight init, see the module docstring)."""
 
     ops = G.OPS
 
     def __init__(self, stem_channels: int = 128, num_stacks: int = 3, num_cells: int = 3, num_classes: int = 10,
-                 image_size: int = 32):
+                 image_size: int = 32, init: str = DEFAULT_INIT):
         if stem_channels < G.MAX_VERTICES - 2:
             raise ValueError(f"nasbench101: stem_channels={stem_channels}; expected >= 5 (a cell's output "
                              f"channels are split over up to 5 vertices)")
@@ -314,11 +418,13 @@ class NB101Space(Space):
             raise ValueError("nasbench101: num_stacks, num_cells, num_classes and image_size must be positive")
         self.stem_channels, self.num_stacks, self.num_cells = stem_channels, num_stacks, num_cells
         self.num_classes, self.image_size = num_classes, image_size
+        self.init = _check_init(init)
         self.layout = tuple(_layout(self))
 
     def __repr__(self):
         return (f"NB101Space(stem_channels={self.stem_channels}, num_stacks={self.num_stacks}, "
-                f"num_cells={self.num_cells}, num_classes={self.num_classes}, image_size={self.image_size})")
+                f"num_cells={self.num_cells}, num_classes={self.num_classes}, image_size={self.image_size}, "
+                f"init={self.init!r})")
 
     # -- genotypes
     def parse(self, text: str) -> G.NB101Spec:
@@ -360,7 +466,7 @@ class NB101Space(Space):
     # -- networks
     def model(self, genotype=None, dtype=jnp.float32) -> NB101Network:
         spec = None if genotype is None else self._spec(genotype)
-        return NB101Network(spec, self.layout, self.stem_channels, self.num_classes, dtype)
+        return NB101Network(spec, self.layout, self.stem_channels, self.num_classes, dtype, self.init)
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         return (batch, self.image_size, self.image_size, 3)
@@ -391,7 +497,7 @@ class NB101Space(Space):
             nodes.append(TapeNode(fn, tuple(inputs), path))
             return len(nodes)
 
-        x, c = emit(ConvBnRelu(self.stem_channels, 3, dtype), [0], ("stem",)), self.stem_channels
+        x, c = emit(ConvBnRelu(self.stem_channels, 3, dtype, self.init), [0], ("stem",)), self.stem_channels
         for name, down, cout, _ in self.layout:
             x = emit(max_pool_2x2, [x]) if down else x
             steps, out = cell_plan(spec, c, cout)
@@ -399,11 +505,11 @@ class NB101Space(Space):
             for s in steps:
                 inputs = [ids[i] for i in s.inputs]
                 if s.kind == "conv":
-                    ids.append(emit(ConvBnRelu(s.features, s.kernel, dtype), inputs, (name, s.name)))
+                    ids.append(emit(ConvBnRelu(s.features, s.kernel, dtype, self.init), inputs, (name, s.name)))
                 else:
                     ids.append(emit(add_n if s.kind == "sum" else s.fn, inputs))
             x, c = ids[out], cout
-        emit(Head(self.num_classes, dtype), [x], ("head",))
+        emit(Head(self.num_classes, dtype, self.init), [x], ("head",))
         return nodes
 
 

@@ -8,12 +8,18 @@ Encoder = the official `MacroNet` (yawen-d/TransNASBench `lib/models/net_infer/n
 Micro: skeleton 41414 (5 modules, 10 cells, output 8C at H/32); genotype string `64-41414-a_bc_def`, one digit
   per edge (node 1 <- 0; node 2 <- 0, 1; node 3 <- 0, 1, 2): 0 none, 1 skip_connect, 2 nor_conv_1x1,
   3 nor_conv_3x3; 4**6 = 4096 cells. Node j = sum of its edges, output = node 3. Edges from node 0 take the cell's
-  stride and C_in -> C_out; in a reducing cell skip_connect is FactorizedReduce (ReLU, two stride-2 1x1 convs,
-  one on the input shifted by a pixel, concatenated, BN) and none gives zeros of the output shape.
+  stride and C_in -> C_out; where that changes the shape, skip_connect is FactorizedReduce (ReLU, two 1x1 convs at
+  the edge's stride, one on the input shifted by a pixel, concatenated, BN; stride 1 when only the channels
+  change, as the official op takes the stride) and none gives zeros of the output shape.
   Code = the six digits (= NAS-Bench-Suite-Zero's `naslib_op_indices`).
 Macro: cells are ResNet basic blocks (ReLU-conv3x3(stride)-BN, ReLU-conv3x3-BN, plus the input or a conv1x1(stride)
   + BN shortcut when the shape changes); genotype string `64-<digits>-basic`, 4..6 digits in 1..4 with 1..4
   downsamplings and 1..3 channel doublings: 3256 skeletons. Code = the digits padded with zeros to 6.
+  Shortcut BN quirk, reproduced by default: the official block builds its shortcut BN as
+  `nn.BatchNorm2d(planes, affine, track_running_stats)` (`cell_micro.py`, `ResNetBasicblock`), positionally, so
+  eps = affine = True = 1.0 (and momentum = 1.0, which train-mode statistics never read). Only that BN is affected:
+  the stem, ReLUConvBN, FactorizedReduce and decoder BNs pass keywords or nothing (eps 1e-5). The option
+  `shortcut_bn_eps=1e-5` of the macro space builds the clean network instead (ZiCo moves by about 1%).
 The "64" of the strings names the benchmark; `base_channels` shrinks the network (tests), not the string.
 
 Architecture as data: `model(None)` of the micro space holds every op of every edge and takes the code as input
@@ -42,8 +48,8 @@ import numpy as np
 from spaces import transnas101_tasks as T
 from spaces.base import GenotypeError, LayerInfo, Space, register_space
 from spaces.transnas101_encoders import (  # noqa: F401  (TASKS re-exported)
-    BENCH_CHANNELS, CONV_KERNEL, EDGES, MICRO_SKELETON, OPS, TASKS, BasicBlock, FactorizedReduce, ReducedZeros,
-    ReLUConvBN, Stem, TNBNetwork, _down, _edge_args, skeleton_plan,
+    BENCH_CHANNELS, CONV_KERNEL, EDGES, MICRO_SKELETON, OPS, SHORTCUT_BN_EPS, TASKS, BasicBlock, FactorizedReduce,
+    ReducedZeros, ReLUConvBN, Stem, TNBNetwork, _down, _edge_args, skeleton_plan,
 )
 
 # ------------------------------------------------------------------------------------------------ genotypes
@@ -130,6 +136,7 @@ def parse_macro(text: str) -> MacroGenotype:
 class _TransNAS101(Space):
     kind = ""
     skeleton = MICRO_SKELETON
+    shortcut_bn_eps = SHORTCUT_BN_EPS  # macro only (micro cells have no basic-block shortcut)
 
     def __init__(self, task: str = "class_scene", base_channels: int = 64, image_size: Optional[int] = None,
                  num_classes: Optional[int] = None):
@@ -167,7 +174,7 @@ class _TransNAS101(Space):
     def _network(self, g, dtype) -> TNBNetwork:
         code = None if g is None else tuple(int(c) for c in (g.ops if self.kind == "micro" else g.layers))
         return TNBNetwork(self.kind, code, self.task, self.num_outputs, self.base_channels, self.image_size,
-                          self.skeleton, dtype)
+                          self.skeleton, dtype, self.shortcut_bn_eps)
 
     # -- layer table
     def _cell_layers(self, g, name, cin, cout, stride, hw) -> list[LayerInfo]:
@@ -299,7 +306,7 @@ class TransNAS101Micro(_TransNAS101):
                 if op in CONV_KERNEL:
                     terms.append(emit(ReLUConvBN(cout, CONV_KERNEL[op], s, dtype), [nodes[src]], path))
                 elif red:
-                    terms.append(emit(FactorizedReduce(cout, dtype), [nodes[src]], path))
+                    terms.append(emit(FactorizedReduce(cout, s, dtype), [nodes[src]], path))
                 else:
                     terms.append(nodes[src])
             if not terms:  # every incoming edge is `none`: zeros of the cell's output shape
@@ -311,9 +318,23 @@ class TransNAS101Micro(_TransNAS101):
 
 @register_space("transnas101_macro")
 class TransNAS101Macro(_TransNAS101):
-    """TransNAS-Bench-101 skeleton space (3256 ResNet skeletons). Options as the micro space."""
+    """TransNAS-Bench-101 skeleton space (3256 ResNet skeletons). Options: task, base_channels, image_size,
+    num_classes as the micro space; shortcut_bn_eps (1.0, the official code's; 1e-5 gives the clean PyTorch
+    default BN on the shortcut: see the module docstring)."""
 
     kind, genotype_type = "macro", MacroGenotype
+
+    def __init__(self, task: str = "class_scene", base_channels: int = 64, image_size: Optional[int] = None,
+                 num_classes: Optional[int] = None, shortcut_bn_eps: float = SHORTCUT_BN_EPS):
+        super().__init__(task, base_channels, image_size, num_classes)
+        if not (isinstance(shortcut_bn_eps, (int, float)) and not isinstance(shortcut_bn_eps, bool)
+                and shortcut_bn_eps > 0):
+            raise ValueError(f"TransNAS-Bench-101 macro: shortcut_bn_eps must be a positive number (official 1.0, "
+                             f"clean 1e-5), got {shortcut_bn_eps!r}")
+        self.shortcut_bn_eps = float(shortcut_bn_eps)
+
+    def __repr__(self):
+        return super().__repr__()[:-1] + f", shortcut_bn_eps={self.shortcut_bn_eps!r})"
 
     def parse(self, text: str) -> MacroGenotype:
         return parse_macro(text)
@@ -373,5 +394,5 @@ class TransNAS101Macro(_TransNAS101):
         return out
 
     def _tape_cell(self, g, emit, x, name, cin, cout, stride, dtype):
-        return emit(BasicBlock(cout, stride, stride != 1 or cin != cout, dtype), [x], (name,))
+        return emit(BasicBlock(cout, stride, stride != 1 or cin != cout, dtype, self.shortcut_bn_eps), [x], (name,))
 

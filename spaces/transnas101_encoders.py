@@ -2,6 +2,8 @@
 
 Structure and semantics are described in `spaces.transnas101` (the spaces); this module holds the constants,
 the skeleton plan and the modules, so that the space module stays about genotypes and the Space protocol.
+BatchNorm eps is 1e-5 everywhere except the basic block's shortcut BN, 1.0 as the official code builds it
+(`SHORTCUT_BN_EPS`; `BasicBlock.shortcut_bn_eps`, the macro space's `shortcut_bn_eps` option).
 """
 
 from __future__ import annotations
@@ -20,6 +22,9 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))  # (target, source), of
 MICRO_SKELETON = "41414"
 BENCH_CHANNELS = "64"
 TASKS = tuple(T.TASKS)
+# The basic block's shortcut BN as the official code builds it: `nn.BatchNorm2d(planes, affine, track_running_stats)`
+# passes affine=True as eps (and track_running_stats=True as momentum), so that BN normalises with eps 1.0.
+SHORTCUT_BN_EPS = 1.0
 
 
 def _down(hw: int, stride: int) -> int:
@@ -39,19 +44,21 @@ def skeleton_plan(skeleton: Sequence[int], base: int) -> list[tuple[str, int, in
 
 
 class ReLUConvBN(nn.Module):
-    """ReLU -> conv (padding k//2, no bias) -> BN; `relu=False` is the basic block's conv1x1 + BN shortcut."""
+    """ReLU -> conv (padding k//2, no bias) -> BN; `relu=False` is the basic block's conv1x1 + BN shortcut
+    (`bn_eps`: that BN's eps, see `SHORTCUT_BN_EPS`)."""
 
     features: int
     kernel_size: int
     stride: int = 1
     dtype: jnp.dtype = jnp.float32
     relu: bool = True
+    bn_eps: float = T.BN_EPS
 
     @nn.compact
     def __call__(self, x):
         x = nn.relu(x) if self.relu else x
         x = T.Conv(self.features, self.kernel_size, self.stride, dtype=self.dtype, name="conv")(x)
-        return T.BN(self.dtype, name="bn")(x)
+        return T.BN(self.dtype, self.bn_eps, name="bn")(x)
 
 
 class Stem(nn.Module):
@@ -65,7 +72,12 @@ class Stem(nn.Module):
 
 
 class FactorizedReduce(nn.Module):
+    """The official `FactorizedReduce(C_in, C_out, stride)`: ReLU, two 1x1 convs at `stride` (one on the input
+    shifted by a pixel), concatenated, BN. The `skip_connect` of an edge that changes the shape: stride 2, or
+    stride 1 with C_in != C_out (a channel-doubling module)."""
+
     features: int
+    stride: int = 2
     dtype: jnp.dtype = jnp.float32
 
     @nn.compact
@@ -74,8 +86,8 @@ class FactorizedReduce(nn.Module):
         pad = [(0, 0)] * (x.ndim - 3) + [(0, 1), (0, 1), (0, 0)]
         shifted = jnp.pad(x, pad)[..., 1:, 1:, :]  # ConstantPad2d((0, 1, 0, 1)) then [:, :, 1:, 1:]
         half = self.features // 2
-        a = T.Conv(half, 1, 2, dtype=self.dtype, name="conv_0")(x)
-        b = T.Conv(self.features - half, 1, 2, dtype=self.dtype, name="conv_1")(shifted)
+        a = T.Conv(half, 1, self.stride, dtype=self.dtype, name="conv_0")(x)
+        b = T.Conv(self.features - half, 1, self.stride, dtype=self.dtype, name="conv_1")(shifted)
         return T.BN(self.dtype, name="bn")(jnp.concatenate([a, b], axis=-1))
 
 
@@ -105,7 +117,7 @@ class MicroEdge(nn.Module):
             if self.op is None or OPS[self.op] == name:
                 setattr(self, name, ReLUConvBN(self.features, k, self.stride, self.dtype, name=name))
         if self.reduce and self.op in (None, 1):
-            self.skip_connect = FactorizedReduce(self.features, self.dtype, name="skip_connect")
+            self.skip_connect = FactorizedReduce(self.features, self.stride, self.dtype, name="skip_connect")
 
     def apply_op(self, op: int, x):
         name = OPS[op]
@@ -154,19 +166,22 @@ class MicroCell(nn.Module):
 
 
 class BasicBlock(nn.Module):
-    """`ResNetBasicblock`: conv_a (stride) -> conv_b, plus identity or conv1x1(stride)+BN `downsample`."""
+    """`ResNetBasicblock`: conv_a (stride) -> conv_b, plus identity or conv1x1(stride)+BN `downsample`, whose BN
+    has eps `shortcut_bn_eps` (official: 1.0, see `SHORTCUT_BN_EPS`)."""
 
     features: int
     stride: int
     downsample: bool
     dtype: jnp.dtype = jnp.float32
+    shortcut_bn_eps: float = SHORTCUT_BN_EPS
 
     @nn.compact
     def __call__(self, x):
         y = ReLUConvBN(self.features, 3, self.stride, self.dtype, name="conv_a")(x)
         y = ReLUConvBN(self.features, 3, 1, self.dtype, name="conv_b")(y)
         if self.downsample:
-            x = ReLUConvBN(self.features, 1, self.stride, self.dtype, relu=False, name="downsample")(x)
+            x = ReLUConvBN(self.features, 1, self.stride, self.dtype, relu=False, bn_eps=self.shortcut_bn_eps,
+                           name="downsample")(x)
         return x + y
 
 
@@ -182,6 +197,7 @@ class TNBNetwork(nn.Module):
     image_size: int = 256
     skeleton: str = MICRO_SKELETON  # micro only: the module layout
     dtype: jnp.dtype = jnp.float32
+    shortcut_bn_eps: float = SHORTCUT_BN_EPS  # macro only: the basic blocks' shortcut BN eps
 
     @nn.compact
     def __call__(self, x, code=None):
@@ -195,6 +211,7 @@ class TNBNetwork(nn.Module):
             if self.kind == "micro":
                 x = MicroCell(cin, cout, stride, self.genotype, self.dtype, name=name)(x, code)
             else:
-                x = BasicBlock(cout, stride, stride != 1 or cin != cout, self.dtype, name=name)(x)
+                x = BasicBlock(cout, stride, stride != 1 or cin != cout, self.dtype, self.shortcut_bn_eps,
+                               name=name)(x)
         head = T.TASKS[self.task].head
         return T.Decoder(head, self.outputs, self.base, self.image_size, self.dtype, name="decoder")(x)

@@ -162,8 +162,10 @@ class Conv(nn.Module):
 
 class Deconv(nn.Module):
     """ConvTranspose2d(k=3, stride 2, padding 1, output_padding 1, bias): doubles H and W. Kernel (3, 3, in, out);
-    PyTorch's default init computes fan_in from weight.size(1) = out channels."""
+    PyTorch's default init computes fan_in from weight.size(1) = out channels. `transposed_conv = True` marks it
+    for `zico_jax.proxies.zico` (not counted by ZiCo by default, as the official code)."""
 
+    transposed_conv = True  # a class attribute, not a module field
     features: int
     dtype: jnp.dtype = jnp.float32
 
@@ -179,10 +181,12 @@ class Deconv(nn.Module):
 
 
 class BN(nn.Module):
-    """BatchNorm2d in train mode (biased variance, eps 1e-5). With a tile axis (B, 9, H, W, C) each tile position
-    has its own statistics, as the official SiameseNet calls the encoder once per tile."""
+    """BatchNorm2d in train mode (biased variance, eps 1e-5 unless `eps` says otherwise). With a tile axis
+    (B, 9, H, W, C) each tile position has its own statistics, as the official SiameseNet calls the encoder once
+    per tile."""
 
     dtype: jnp.dtype = jnp.float32
+    eps: float = BN_EPS
 
     @nn.compact
     def __call__(self, x):
@@ -192,7 +196,7 @@ class BN(nn.Module):
         axes = (0, 2, 3) if x.ndim == 5 else tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axis=axes, keepdims=True)
         var = jnp.mean(jnp.square(x - mean), axis=axes, keepdims=True)
-        return (x - mean) * jax.lax.rsqrt(var + BN_EPS) * scale + bias
+        return (x - mean) * jax.lax.rsqrt(var + self.eps) * scale + bias
 
 
 class ConvLayer(nn.Module):
@@ -291,7 +295,10 @@ class _Dense(nn.Module):
 
 @dataclasses.dataclass(frozen=True)
 class TransposedConvInfo(LayerInfo):
-    """A stride-2 transposed convolution: each input pixel meets the whole kernel once."""
+    """A stride-2 transposed convolution: each input pixel meets the whole kernel once. Not counted by ZiCo by
+    default (`LayerInfo.transposed`)."""
+
+    transposed: bool = True
 
     @property
     def macs(self) -> int:

@@ -329,6 +329,13 @@ class ZenNASSpace(Space):
 
         return M.search_flops(genotype, self.image_size, self.num_classes)
 
+    def search_params(self, genotype) -> int:
+        """The official `get_model_size()` the search checks against its params budget: the network WITH residual
+        links (BN, no SE), whatever this space's `residual` / `se`: see `spaces.zennas_mutation.search_params`."""
+        from spaces import zennas_mutation as M
+
+        return M.search_params(genotype, self.num_classes)
+
     def arch_id(self, genotype) -> int:
         """sha1 of the canonical string, mod 2**31: stable across runs and machines."""
         return int(hashlib.sha1(str(_as_genotype(genotype)).encode()).hexdigest(), 16) % 2**31

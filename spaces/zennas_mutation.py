@@ -31,10 +31,14 @@ partly mutated network. Then every block's in-channels are set to the previous b
 3) and blocks are split (`split`). The official search uses num_mutations = 1 for children of the initial network
 (population <= 10) and 2 otherwise (`zico_jax.search.evolution`).
 
-Split (`split`, official `SuperResIDWEXKX.split(split_layer_threshold=6)`, applied twice by the search, which is
-idempotent): a res block with sub_layers >= 6 becomes (in, out, stride, btl, 6 // 2) followed by
-(out, out, 1, btl, 6 - 6 // 2): both halves are sized from the THRESHOLD, not from sub_layers, so a block of 7 or 8
-sub-layers becomes 3 + 3 (a quirk of the official code, reproduced). Conv blocks never split.
+Split (`split`, official `SuperResIDWEXKX.split(split_layer_threshold=6)`, PlainNet/SuperResIDWEXKX.py:119-130 of
+both idstcv/ZenNAS and SLDGroup/ZiCo): a res block with sub_layers >= 6 becomes (in, out, stride, btl, 6 // 2)
+followed by (out, out, 1, btl, sub_layers - 6 // 2): the first half has 3 sub-layers, the second the rest, so the
+layer count is kept (6 -> 3 + 3, 7 -> 3 + 4, 8 -> 3 + 5). Conv blocks never split (`SuperConvKXBNRELU.split`
+returns the block). The official search splits every child twice, once at the end of
+`get_new_random_structure_str` and again in `get_splitted_structure_str` (evolution_search.py:96 and :103, both
+threshold 6); `mutate` does the same (a second split only changes a block that still has >= 6 sub-layers after
+the first, i.e. one of >= 9: 9 -> 3 + 6 -> 3 + 3 + 3).
 
 Randomness: a `np.random.Generator` (`rng.integers(n)`) replaces the official Python `random.randint(0, n - 1)` and
 `random.choice`: the same distribution of choices, not the same random stream.
@@ -109,14 +113,16 @@ def _flat_candidates(block: Block) -> tuple[Block, ...]:
 
 
 def split_block(block: Block, threshold: int = SPLIT_LAYER_THRESHOLD) -> tuple[Block, ...]:
-    """Official `SuperResIDWEXKX.split`: a res block with sub_layers >= threshold becomes two blocks of
-    threshold // 2 and threshold - threshold // 2 sub-layers (from the threshold, not from sub_layers), the second
-    with in = out and stride 1. Conv blocks (`SuperConvKXBNRELU.split`) and smaller blocks are unchanged."""
+    """Official `SuperResIDWEXKX.split` (PlainNet/SuperResIDWEXKX.py:119-130): a res block with
+    sub_layers >= threshold becomes two blocks, the first of `threshold // 2` sub-layers (in, out, stride as the
+    block), the second of `sub_layers - threshold // 2` with in = out and stride 1: no sub-layer is lost
+    (threshold 6: 7 -> 3 + 4). Conv blocks (`SuperConvKXBNRELU.split`) and smaller blocks are unchanged."""
     if not block.is_res or block.sub_layers < threshold:
         return (block,)
-    first = dataclasses.replace(block, sub_layers=threshold // 2)
+    first_layers = threshold // 2  # new_sublayers_1 = split_layer_threshold // 2
+    first = dataclasses.replace(block, sub_layers=first_layers)
     second = dataclasses.replace(block, in_channels=block.out_channels, stride=1,
-                                 sub_layers=threshold - threshold // 2)
+                                 sub_layers=block.sub_layers - first_layers)  # self.sub_layers - new_sublayers_1
     return first, second
 
 
@@ -156,7 +162,9 @@ def mutate(genotype, rng: np.random.Generator, num_mutations: int = 1) -> ZenNAS
     for i in range(1, len(blocks)):
         if blocks[i].in_channels != blocks[i - 1].out_channels:
             blocks[i] = dataclasses.replace(blocks[i], in_channels=blocks[i - 1].out_channels)
-    return split(ZenNASGenotype(tuple(blocks)))
+    # split twice, as the official search does: the end of get_new_random_structure_str (evolution_search.py:96),
+    # then get_splitted_structure_str (evolution_search.py:258 -> :103)
+    return split(split(ZenNASGenotype(tuple(blocks))))
 
 
 def num_layers(genotype) -> int:
@@ -164,6 +172,36 @@ def num_layers(genotype) -> int:
     included (a res sub-layer counts 1 although it has two inverted-bottleneck units). The search's `max_layers`
     (14 for 450M / 600M, 16 for 1G) bounds this."""
     return sum(b.sub_layers for b in _as_genotype(genotype).blocks)
+
+
+def search_params(genotype, num_classes: int = 1000) -> int:
+    """Official `MasterNet.get_model_size()` of the network the search checks against `budget_model_size`: built
+    with no_reslink=False (residual links), BN, no SE (evolution_search.py:271-276), although the score is computed
+    on the network without residual links (compute_nas_score, evolution_search.py:121-122). Per layer
+    (`PlainNet/basic_blocks.py`): ConvKX cin * cout * k^2 / groups and ConvDW c * k^2 (weights only), BN c (ONE per
+    channel), ResBlock / ResBlockProj shortcut cin * cout + cout (its 1x1 conv weight and one per channel; present
+    under the same rule as in `search_flops`), Linear in * num_classes + 1 (its bias counted as 1:
+    `int(self.use_bias)`). In terms of the flax network of `zennas_imagenet` with residual=True: every conv /
+    dense kernel plus every BatchNorm scale, plus 1 (no BN shift, no conv or dense bias)."""
+    total = 0
+    for b in _as_genotype(genotype).blocks:
+        cin = b.in_channels
+        for j in range(b.sub_layers):
+            stride = b.stride if j == 0 else 1
+            if not b.is_res:  # ConvKX + BN + RELU
+                total += cin * b.out_channels * b.kernel ** 2 + b.out_channels
+                cin = b.out_channels
+                continue
+            units = ((cin, b.bottleneck, smart_round(b.bottleneck * b.expansion, 8), stride),
+                     (b.bottleneck, b.out_channels, smart_round(b.out_channels * b.expansion, 8), 1))
+            for u, (ci, co, dw, st) in enumerate(units):
+                total += ci * dw + dw  # 1x1 expand + BN
+                total += dw * b.kernel ** 2 + dw  # depthwise + BN
+                total += dw * co + co  # 1x1 project + BN
+                if (j == 0 and u == 0) or st > 1 or ci != co:  # ResBlockProj / projecting ResBlock
+                    total += ci * co + co
+            cin = b.out_channels
+    return total + cin * num_classes + 1  # fc_linear: in * out + int(use_bias)
 
 
 def search_flops(genotype, image_size: int = 224, num_classes: int = 1000) -> float:

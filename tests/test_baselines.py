@@ -186,3 +186,56 @@ def test_registered_by_name_and_scored_by_the_engine(x64):
     assert engine.score_one(GENOTYPES[0], params=_case(0)[3]).scores["snip"] == pytest.approx(imported, rel=1e-9)
     with pytest.raises(KeyError, match="proxy 'grasp': the measurement holds no value"):
         R.get_proxy("grasp").fn(engine.measure(GENOTYPES[0]), R.ProxyOptions())
+
+
+ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+
+
+def test_synflow_runs_in_float64_inside_a_float32_run():
+    """synflow of the all-`nor_conv_3x3` NAS-Bench-201 network (C=16, N=5) overflows float32 (~7e49); a default
+    float32 engine run computes it in float64 (as zero-cost-nas' `net.double()`) and agrees with PyTorch in double
+    on the same (float32-initialised) weights. Nothing leaks: x64 stays off and the engine's arrays float32."""
+    from zico_jax.engine import Engine
+    from zico_jax.proxies import baselines_grad
+
+    space = get_space("nats_tss", image_size=8)  # default C=16, N=5; synflow reads x's shape only
+    rng = np.random.default_rng(0)
+    xs = rng.normal(size=(2, 2, 8, 8, 3)).astype(np.float32)
+    ys = rng.integers(0, 10, (2, 2))
+    engine = Engine(space, xs, ys, proxies=("synflow",), baseline_mode="eager")
+    got = engine.score_one(ALL_CONV).scores["synflow"]
+    assert not jax.config.jax_enable_x64 and jnp.ones(2).dtype == jnp.float32 and engine.xs.dtype == jnp.float32
+
+    g = space.parse(ALL_CONV)
+    net = B.baseline_network(space, g, jnp.float32)
+    params = net.model.init(engine.candidate_key(g), jnp.zeros((1, 8, 8, 3)))["params"]
+    assert jax.tree.leaves(params)[0].dtype == jnp.float32
+    tnet = ref.TinyNetwork(str(g), C=16, N=5, num_classes=10).double()
+    tnet.load_state_dict({k: v.double() for k, v in tb.state_dict_from_flax(space, g, params).items()}, strict=False)
+    expected = tb.synflow(tnet, torch.zeros((1, 3, 8, 8), dtype=torch.float64))
+    assert 1e40 < expected < 1e60
+    assert np.isfinite(got) and got == pytest.approx(expected, rel=1e-6)
+
+    # the same computation without the float64 scope overflows float32: the test exercises the cast
+    ones = jnp.ones((1, 8, 8, 3), jnp.float32)
+    with jax.disable_jit():
+        grads = jax.grad(lambda p: jnp.sum(net.apply_no_bn(p, ones)))(jax.tree.map(jnp.abs, params))
+        naive = sum(float(jnp.sum(jnp.abs(v * jnp.abs(net.kernels(params)[k]))))
+                    for k, v in net.kernels(grads).items())
+    assert not np.isfinite(naive)
+    assert baselines_grad.synflow.__doc__ and "float64" in baselines_grad.synflow.__doc__
+
+
+def test_synflow_is_float64_under_jit_and_does_not_leak():
+    """Jitted (the engine's jit baseline mode) and eager give the same float64 value from float32 inputs."""
+    space = _space()
+    g = space.parse(GENOTYPES[0])
+    net = B.baseline_network(space, g, jnp.float32)
+    params = net.model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))["params"]
+    x = jnp.zeros((2, 8, 8, 3), jnp.float32)
+    jitted = B.jitted_baseline("synflow")(net, params, x, None, None)
+    with jax.disable_jit():
+        eager = B.synflow(net, params, x)
+    assert jitted.dtype == jnp.float64 and eager.dtype == jnp.float64
+    assert float(jitted) == pytest.approx(float(eager), rel=1e-12)
+    assert not jax.config.jax_enable_x64 and jnp.ones(2).dtype == jnp.float32

@@ -341,3 +341,167 @@ def test_search_on_a_zico_bc_space_under_a_predicted_note10_latency(tmp_path):
     c.update(latency_table="nb201_sd855_gpu", output_dir=str(tmp_path / "whole"))
     with pytest.raises(ValueError, match="whole-network table"):
         run_search_from_config(c)
+
+
+# ------------------------------------------------------------------ the official ImageNet presets and Zen-NAS budgets
+
+CONFIG_FILE = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "experiments", "configs",
+                           "search.py")
+# Hand-copied from SLDGroup/ZiCo scripts/ZiCo_NAS_ImageNet_flops{450M,600M,1G}.sh: (budget_flops, max_layers).
+OFFICIAL_SCRIPTS = {"zico_imagenet_450m": (450e6, 14), "zico_imagenet_600m": (600e6, 14),
+                    "zico_imagenet_1g": (1000e6, 16)}
+
+
+def load_config_flag(arg):
+    from absl import flags
+    from ml_collections import config_flags
+
+    fv = flags.FlagValues()
+    config_flags.DEFINE_config_file("config", CONFIG_FILE, "", flag_values=fv, lock_config=False)
+    fv(["prog"] + ([f"--config={arg}"] if arg else []))
+    return fv.config
+
+
+@pytest.mark.parametrize("preset", sorted(OFFICIAL_SCRIPTS))
+def test_official_imagenet_presets(preset):
+    from experiments.configs.search import get_config
+
+    c = load_config_flag(f"{CONFIG_FILE}:{preset}")  # as --config experiments/configs/search.py:<preset>
+    assert c.to_dict() == get_config(preset).to_dict()
+    flops, layers = OFFICIAL_SCRIPTS[preset]
+    assert (c.space, c.proxy, c.mode, c.dataset, c.data_source) == (
+        "zennas_imagenet", "zico", "evolution", "imagenet2012", "tfds")
+    # scored as compute_nas_score builds it: no_reslink=True, no SE; --num_classes 1000, --input_image_size 224
+    assert c.space_options.to_dict() == dict(residual=False, se=False, num_classes=1000, image_size=224)
+    # --evolution_max_iter 100000, --population_size 512, one child per loop iteration, --batch_size 128, maxbatch 2
+    assert (c.iterations, c.population_size, c.children_per_round, c.batch_size, c.num_batches) == (
+        100_000, 512, 1, 128, 2)
+    assert c.budgets.to_dict() == dict(flops=flops, layers=layers, params=None, latency=None)
+    space = get_space(c.space, **c.space_options.to_dict())
+    assert str(space.initial_genotype()) == (  # the scripts' init_plainnet.txt
+        "SuperConvK3BNRELU(3,8,2,1)SuperResIDWE6K3(8,32,2,8,1)SuperResIDWE6K3(32,48,2,32,1)"
+        "SuperResIDWE6K3(48,96,2,48,1)SuperResIDWE6K3(96,128,2,96,1)SuperConvK1BNRELU(128,2048,1,1)")
+
+
+def test_default_preset_unchanged():
+    from experiments.configs.search import get_config
+
+    c = load_config_flag(None)
+    assert c.to_dict() == get_config().to_dict() == get_config("default").to_dict()
+    assert load_config_flag(f"{CONFIG_FILE}:default").to_dict() == c.to_dict()
+    assert (c.space, c.dataset, c.children_per_round, c.batch_size, c.num_batches, c.iterations) == (
+        "nats_tss", "cifar10", 8, 128, 2, 100_000)
+    assert all(v is None for v in c.budgets.to_dict().values())
+
+
+def test_unknown_preset_is_one_line_naming_the_presets():
+    import subprocess
+    import sys
+
+    from experiments.configs.search import PRESETS, UnknownPresetError, get_config
+
+    with pytest.raises(UnknownPresetError) as err:
+        get_config("zico_imagenet_2g")
+    message = str(err.value)
+    assert "\n" not in message and "'zico_imagenet_2g'" in message and all(p in message for p in PRESETS)
+    repo = os.path.dirname(os.path.dirname(os.path.dirname(CONFIG_FILE)))
+    proc = subprocess.run([sys.executable, "-m", "experiments.search", "--config",
+                           "experiments/configs/search.py:zico_imagenet_2g"], cwd=repo,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [message]
+
+
+ZEN = ("SuperConvK3BNRELU(3,16,2,1)SuperResIDWE2K5(16,24,2,16,2)SuperResIDWE4K3(24,24,1,8,3)"
+       "SuperResIDWE1K7(24,40,2,24,1)SuperConvK1BNRELU(40,64,1,1)")
+
+
+def test_zennas_params_budget_counts_the_network_with_residual_links():
+    """evolution_search.py checks --budget_model_size on MasterNet(no_reslink=False).get_model_size() and scores
+    MasterNet(no_reslink=True): the budget must count the shortcut projections although the scored network has
+    none. Independent count: the flax network with residual=True, every conv / dense kernel and BN scale (the
+    official get_model_size counts BN once per channel, ResBlock projections as cin * cout + cout, and the
+    classifier's bias as int(use_bias) = 1)."""
+    import jax
+    import jax.numpy as jnp
+
+    scored = get_space("zennas_imagenet", num_classes=10, image_size=32)
+    trained = get_space("zennas_imagenet", residual=True, num_classes=10, image_size=32)
+    g = scored.parse(ZEN)
+    variables = jax.eval_shape(lambda: trained.model(g).init(jax.random.PRNGKey(0), jnp.zeros(trained.input_shape(2))))
+    leaves = jax.tree_util.tree_leaves_with_path(variables["params"])
+    names = {p[-1].key for p, _ in leaves}
+    assert names == {"kernel", "scale", "bias"} and any("proj" in jax.tree_util.keystr(p) for p, _ in leaves)
+    expected = sum(int(np.prod(x.shape)) for p, x in leaves if p[-1].key in ("kernel", "scale")) + 1
+    for space in (scored, trained):
+        budget = budgets_from_config(space, {"params": 1e12}).get("params")
+        assert budget.value(g) == expected
+    # the scored (no shortcut) network has fewer weights: the budget is not measured on it
+    assert budgets_from_config(scored, {"params": expected}).check(g) is None
+    assert budgets_from_config(scored, {"params": expected - 1}).check(g).name == "params"
+    no_res = jax.eval_shape(lambda: scored.model(g).init(jax.random.PRNGKey(0), jnp.zeros(scored.input_shape(2))))
+    no_res_count = sum(int(np.prod(x.shape)) for p, x in jax.tree_util.tree_leaves_with_path(no_res["params"])
+                       if p[-1].key in ("kernel", "scale")) + 1
+    assert no_res_count < expected
+
+
+def test_zennas_layers_budget_is_the_official_get_num_layers():
+    # MasterNet.get_num_layers: sub_layers summed over every block, stem and final 1x1 conv included: 1+2+3+1+1.
+    space = get_space("zennas_imagenet")
+    g = space.parse(ZEN)
+    assert budgets_from_config(space, {"layers": 8}).check(g) is None
+    assert budgets_from_config(space, {"layers": 7}).check(g).name == "layers"
+    # the official check order: layers, model size, FLOPs
+    assert [b.name for b in budgets_from_config(space, {"flops": 1e9, "params": 1e9, "layers": 14})] == [
+        "layers", "params", "flops"]
+
+
+def test_official_preset_runs_with_the_params_objective(tmp_path):
+    """The preset drives run_search_from_config (params objective: no images needed): official budgets apply."""
+    from experiments.configs.search import get_config
+    from zico_jax.search import run_search_from_config
+
+    c = get_config("zico_imagenet_450m")
+    c.update(proxy="params", iterations=30, population_size=8, checkpoint_every=30, log_every=0,
+             output_dir=str(tmp_path))
+    summary = run_search_from_config(c)
+    assert summary["budgets"] == {"layers": 14.0, "flops": 450e6} and summary["iterations"] == 30
+    space = get_space("zennas_imagenet")
+    best = space.parse(summary["best"]["arch"])
+    assert space.num_layers(best) <= 14 and space.search_flops(best) <= 450e6
+
+
+def test_imagenet_scoring_batches(monkeypatch):
+    """dataset imagenet2012: num_batches x batch_size training images at the space's input size from tfds."""
+    from experiments.configs.search import get_config
+    from zico_jax import engine, train_data
+    from zico_jax.search import from_config
+
+    seen = {}
+
+    class FakeImageNet:
+        def __init__(self, config, image_size):
+            seen["size"], seen["batch"] = image_size, config.batch_size
+
+        def batches(self, start_step):
+            assert start_step == 0
+            for i in itertools.count():
+                yield (np.full((seen["batch"], seen["size"], seen["size"], 3), i, np.float32),
+                       np.full((seen["batch"],), i, np.int32))
+
+    class FakeEngine:
+        def __init__(self, space, xs, ys, proxies, **kw):
+            seen.update(xs=xs.shape, ys=np.asarray(ys), proxies=proxies)
+
+    monkeypatch.setattr(train_data, "ImageNetData", FakeImageNet)
+    monkeypatch.setattr(engine, "Engine", FakeEngine)
+    c = get_config("zico_imagenet_600m")
+    c.update(batch_size=4)
+    c.space_options.image_size = 32
+    space = get_space(c.space, **c.space_options.to_dict())
+    from_config._scorer(space, c)
+    assert seen["xs"] == (2, 4, 32, 32, 3) and seen["proxies"] == ("zico",)
+    assert seen["ys"].tolist() == [[0] * 4, [1] * 4]
+    c.data_source = "offline"
+    with pytest.raises(ValueError, match="set data_source='tfds'"):
+        from_config._scorer(space, c)

@@ -11,13 +11,16 @@ import pytest
 from conftest import SHARED, count_compilations
 from spaces.base import GenotypeError
 from spaces import transnas101_tasks as T
+from spaces.base import get_space, parse_space_options
 from spaces.transnas101 import TASKS, TransNAS101Macro, TransNAS101Micro
+from spaces.transnas101_encoders import FactorizedReduce
 from zico_jax.data import DataNotFoundError
 from zico_jax.engine import Engine, _layer_term_jit
 from zico_jax.grads import kernel_leaves
 from zico_jax.groundtruth import transnas101 as GT
 from zico_jax.groundtruth.registry import load_groundtruth
-from zico_jax.proxies.zico import feature_shapes, zico
+from zico_jax.proxies import registry as R
+from zico_jax.proxies.zico import feature_shapes, transposed_conv_paths, zico
 from zico_jax.tape import tape_grads
 
 SPACES = {"micro": TransNAS101Micro, "macro": TransNAS101Macro}
@@ -56,10 +59,13 @@ def standalone(space, g, xs, seed=0):
 
 
 def tape_zico(space, g, params, xs, ys):
-    """(ZiCo, layers counted, per-batch losses) through the tape (the engine's CPU backend) at `params`."""
+    """(ZiCo, layers counted, per-batch losses) through the tape (the engine's CPU backend) at `params`; as the
+    official code, transposed convolutions (the pixel decoders' deconvs) are not counted."""
     losses, grads = tape_grads(space.tape(g, dtype=jnp.asarray(xs).dtype), params, jnp.asarray(xs),
                                jnp.asarray(ys), space.loss)
-    terms = [_layer_term_jit(v, False) for p, v in grads.items() if p.endswith("/kernel")]  # the engine's
+    transposed = {l.path + "/kernel" for l in space.layers(g) if l.transposed}
+    terms = [_layer_term_jit(v, False) for p, v in grads.items()
+             if p.endswith("/kernel") and p not in transposed]  # the engine's
     return sum(float(t) for t, counted in terms if bool(counted)), sum(bool(c) for _, c in terms), losses
 
 
@@ -373,3 +379,176 @@ def test_space_inputs_are_the_puzzle_for_jigsaw_only():
     np.testing.assert_array_equal(jigsaw.inputs(xs), T.jigsaw_puzzle(xs))
     assert not np.array_equal(jigsaw.inputs(xs), xs)
     assert TransNAS101Micro(task="segmentsemantic", base_channels=4, image_size=32).inputs(xs) is xs
+
+
+# ------------------------------------------------------------------------------------------------ official quirks
+
+
+def _bn(y, scale, bias, eps):
+    """numpy BatchNorm2d in train mode on NHWC: biased variance over (N, H, W)."""
+    mean, var = y.mean((0, 1, 2)), y.var((0, 1, 2))
+    return (y - mean) / np.sqrt(var + eps) * scale + bias
+
+
+def _bn_eps_used(space, g, x):
+    """{BN path: the eps its output agrees with (1.0 or 1e-5), from numpy on its captured input} of the whole
+    network of `g`: each BN's input is the output of the conv beside it (conv -> bn, stem conv0 -> bn0)."""
+    model, variables = standalone(space, g, x[None])
+    _, state = model.apply(variables, jnp.asarray(x), capture_intermediates=True, mutable=["intermediates"])
+    inter, params = state["intermediates"], variables["params"]
+    get = lambda tree, path: functools.reduce(lambda t, k: t[k], path, tree)  # noqa: E731
+    found = {}
+    for path, _ in jax.tree_util.tree_flatten_with_path(params)[0]:
+        keys = [k.key for k in path]
+        if keys[-1] != "scale" or keys[0] == "decoder":
+            continue
+        bn = keys[:-1]
+        conv = bn[:-1] + ["conv0" if bn[-1] == "bn0" else "conv"]
+        y, out = np.asarray(get(inter, conv + ["__call__"])[0]), np.asarray(get(inter, bn + ["__call__"])[0])
+        p = get(params, bn)
+        eps = [e for e in (1.0, 1e-5) if np.allclose(out, _bn(y, np.asarray(p["scale"]), np.asarray(p["bias"]), e),
+                                                    rtol=1e-10, atol=1e-12)]
+        assert len(eps) == 1, ("/".join(bn), eps)
+        found["/".join(bn)] = eps[0]
+    return found
+
+
+def test_shortcut_bn_normalises_with_eps_one_as_official(x64):
+    """Official `ResNetBasicblock.downsample` = Conv2d + `nn.BatchNorm2d(planes, affine, track_running_stats)`:
+    positional, so eps = affine = True = 1.0. Every other encoder BN (stem, conv_a, conv_b) keeps eps 1e-5.
+    Checked against numpy BN on each BN's captured input, in float64 (small activations: eps 1 vs 1e-5 differ)."""
+    x = 0.3 * np.random.default_rng(0).normal(size=(3, HW, HW, 3))
+    g = "64-2311-basic"  # a channel-doubling shortcut (stride 1) and a stride-2 shortcut
+    official = _bn_eps_used(tiny("macro", "class_scene"), g, x)
+    shortcuts = {p for p in official if p.endswith("/downsample/bn")}
+    assert shortcuts == {"layer0_0/downsample/bn", "layer1_0/downsample/bn"}
+    assert {p: e for p, e in official.items() if e == 1.0} == dict.fromkeys(shortcuts, 1.0)
+    assert len(official) == 2 + 2 * 8 + 2  # stem bn0 + conv1/bn, 8 blocks x (conv_a, conv_b), 2 shortcuts
+    clean = _bn_eps_used(tiny("macro", "class_scene", shortcut_bn_eps=1e-5), g, x)
+    assert clean == dict.fromkeys(official, 1e-5)
+
+
+def test_shortcut_bn_option_changes_macro_zico(x64):
+    """The clean variant (`shortcut_bn_eps=1e-5`) is a different network: ZiCo moves; the tape builds the same
+    network as model(g) under either option; the option parses from flags and is validated."""
+    g = TAPE_ARCH["macro"]
+    scores = {}
+    for eps in (1.0, 1e-5):
+        space = tiny("macro", "room_layout", shortcut_bn_eps=eps)
+        xs, ys = batches(space, seed=2)
+        model, variables = standalone(space, g, xs)
+        scores[eps] = float(zico(model, variables, jnp.asarray(xs), jnp.asarray(ys), loss=space.loss))
+        assert tape_zico(space, g, variables["params"], xs, ys)[0] == pytest.approx(scores[eps], rel=1e-9)
+    assert np.isfinite(list(scores.values())).all() and abs(scores[1.0] - scores[1e-5]) > 1e-3, scores
+    assert TransNAS101Macro().shortcut_bn_eps == 1.0
+    flagged = get_space("transnas101_macro", **parse_space_options("shortcut_bn_eps=1e-5"))
+    assert flagged.shortcut_bn_eps == 1e-5 and flagged.model(g).shortcut_bn_eps == 1e-5
+    assert "shortcut_bn_eps=1e-05" in repr(flagged)
+    with pytest.raises(ValueError, match="shortcut_bn_eps"):
+        TransNAS101Macro(shortcut_bn_eps=0)
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_factorized_reduce_takes_the_stride(x64, stride):
+    """Official `FactorizedReduce(C_in, C_out, stride)`: relu; conv_0 (1x1, stride) of x and conv_1 (1x1, stride)
+    of x shifted up-left by one pixel (zero pad right/bottom), concatenated on channels; BN (eps 1e-5)."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(2, 5, 5, 4))
+    layer = FactorizedReduce(6, stride, jnp.float64)
+    params = jax.tree.map(lambda v: np.asarray(v) + 0.1 * rng.normal(size=v.shape),
+                          layer.init(jax.random.key(0), jnp.asarray(x))["params"])
+    out = np.asarray(layer.apply({"params": params}, jnp.asarray(x)))
+    r = np.maximum(x, 0)
+    shifted = np.zeros_like(r)
+    shifted[:, :-1, :-1] = r[:, 1:, 1:]
+    a = r[:, ::stride, ::stride] @ params["conv_0"]["kernel"][0, 0]
+    b = shifted[:, ::stride, ::stride] @ params["conv_1"]["kernel"][0, 0]
+    ref = _bn(np.concatenate([a, b], -1), params["bn"]["scale"], params["bn"]["bias"], 1e-5)
+    hw = 5 if stride == 1 else 3
+    assert out.shape == ref.shape == (2, hw, hw, 6)
+    np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
+
+
+def test_channel_doubling_micro_cell_uses_a_stride_one_factorized_reduce():
+    """Skeleton digit 2 (channels x2, stride 1): skip_connect from node 0 is FactorizedReduce at stride 1, so its
+    output sums with the other edges (at stride 2 the shapes would not agree); the table says the same."""
+    space = TransNAS101Micro(task="class_scene", base_channels=4, image_size=HW, skeleton="2")
+    g = space.parse("64-41414-1_13_123")
+    model, x = space.model(g), jnp.zeros(space.input_shape(2))
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    table = space.layers(g)
+    assert feature_shapes(model, variables, x) == {l.path: (*l.out_hw, l.out_channels) for l in table}
+    skip = [l for l in table if "/edge_0/skip_connect/" in l.path]
+    assert [(l.stride, l.in_hw, l.out_hw, l.out_channels) for l in skip] == [(1, (4, 4), (4, 4), 4)] * 2
+
+
+# ------------------------------------------------------------------------------------------------ ZiCo's layers
+
+
+def _module_types(model, variables, x):
+    """{path: module class} of every module the network calls (flax method interception: independent of the
+    library's own detection)."""
+    import flax.linen as nn
+
+    seen = {}
+
+    def spy(next_fun, args, kwargs, context):
+        if context.method_name == "__call__":
+            seen["/".join(context.module.scope.path)] = type(context.module)
+        return next_fun(*args, **kwargs)
+
+    with nn.intercept_methods(spy):
+        jax.eval_shape(model.apply, variables, x)
+    return seen
+
+
+@pytest.mark.parametrize("kind", SPACES)
+@pytest.mark.parametrize("task", ["autoencoder", "normal", "segmentsemantic", "class_object"])
+def test_layer_table_flags_exactly_the_transposed_convs(kind, task):
+    """The pixel decoders' deconvs (official `DeconvLayer`: nn.ConvTranspose2d) are the table's `transposed`
+    layers and what `transposed_conv_paths` finds; every other table layer is a Conv or a Dense module."""
+    space = SPACES[kind](task=task, base_channels=4, image_size=64)
+    g = space.parse(ARCH[kind])
+    model, x = space.model(g), jnp.zeros(space.input_shape(2))
+    variables = jax.eval_shape(model.init, jax.random.key(0), x)
+    types = _module_types(model, variables, x)
+    deconvs = {p for p, t in types.items() if t is T.Deconv}
+    convs_dense = {p for p, t in types.items() if t in (T.Conv, T._Dense)}
+    table = space.layers(g)
+    assert {l.path for l in table if l.transposed} == deconvs == transposed_conv_paths(model, variables, x)
+    assert {l.path for l in table if not l.transposed} == convs_dense
+    enc_hw = [l for l in table if not l.path.startswith("decoder/")][-1].out_hw[0]
+    n_up = 0 if task == "class_object" else int(np.log2(64 // enc_hw))  # both pixel decoders: one deconv per x2
+    assert len(deconvs) == n_up and (n_up >= 4 or task == "class_object")
+    assert space.flops(g) == sum(l.macs for l in table) and any(l.macs for l in table if l.transposed) == (n_up > 0)
+
+
+def test_zico_counts_convs_and_dense_layers_only(x64):
+    """Official `getgrad` keeps nn.Conv2d / nn.Linear; nn.ConvTranspose2d is neither. Layers counted = the
+    network's Conv + Dense modules (hand count by module type); ZiCo(count_transposed_conv) - ZiCo = the
+    deconvs' terms; ZiCo-BC likewise; the generic zico() agrees with the engine under both settings."""
+    space = tiny("micro", "autoencoder")
+    xs, ys = batches(space, seed=3)
+    g = space.parse(TAPE_ARCH["micro"])
+    model, variables = standalone(space, g, xs)
+    types = _module_types(model, variables, jnp.asarray(xs[0]))
+    n_conv_dense = sum(t in (T.Conv, T._Dense) for t in types.values())
+    deconvs = {p for p, t in types.items() if t is T.Deconv}
+    assert len(deconvs) == 3  # 16 px from the 2 px encoding: three upsamplings, all deconvs
+    engine = Engine(space, xs, ys, ("zico", "zico_bc"), backend="tape")
+    m = engine.measure(g, variables["params"])
+    assert set(m.terms) == {p for p, t in types.items() if t in (T.Conv, T._Dense, T.Deconv)}  # all S_l > 0
+    on = R.ProxyOptions(count_transposed_conv=True)
+    result = engine._result(g, m, 0.0)
+    assert result.layers_counted == len(R.counted_terms(m)) == n_conv_dense
+    engine_on = Engine(space, xs, ys, ("zico",), backend="tape", options=on)
+    assert engine_on._result(g, m, 0.0).layers_counted == n_conv_dense + len(deconvs)
+    extra = sum(m.terms[p] for p in deconvs)
+    zico_on, zico_off = (R.get_proxy("zico").fn(m, o) for o in (on, R.ProxyOptions()))
+    assert zico_off == result.scores["zico"] and zico_on - zico_off == pytest.approx(extra, rel=1e-12)
+    bc_on, bc_off = (R.get_proxy("zico_bc").fn(m, o) for o in (on, R.ProxyOptions()))
+    penalty = sum(R.bias_penalty(R.feature_map_size(m.layers[p], "output")) for p in deconvs)
+    assert bc_on - bc_off == pytest.approx(extra - penalty, rel=1e-12)
+    args = (model, variables, jnp.asarray(xs), jnp.asarray(ys))
+    assert float(zico(*args, loss=space.loss)) == pytest.approx(zico_off, rel=1e-9)
+    assert float(zico(*args, loss=space.loss, count_transposed_conv=True)) == pytest.approx(zico_on, rel=1e-9)

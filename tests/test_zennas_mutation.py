@@ -101,14 +101,47 @@ def test_gen_search_space_stem_and_last_block():
         M.gen_search_space(blocks, 6)
 
 
-def test_split_rule():
-    g6 = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,6)SuperConvK1BNRELU(24,64,1,1)")
-    g7 = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,7)SuperConvK1BNRELU(24,64,1,1)")
-    halves = "SuperResIDWE2K5(8,24,2,16,3)SuperResIDWE2K5(24,24,1,16,3)"
-    # Both halves sized from the threshold 6: 7 sub-layers also become 3 + 3 (official quirk).
-    for g in (g6, g7):
-        assert str(M.split(g)) == f"SuperConvK3BNRELU(3,8,2,1){halves}SuperConvK1BNRELU(24,64,1,1)"
-    assert M.split(M.split(g7)) == M.split(g7)
+@pytest.mark.parametrize("sub_layers, expected_halves", [
+    # Official SuperResIDWEXKX.split(6) (PlainNet/SuperResIDWEXKX.py:119-130): new_sublayers_1 = 6 // 2 = 3,
+    # new_sublayers_2 = sub_layers - 3; the first half keeps (in, out, stride), the second is (out, out, 1).
+    (6, "SuperResIDWE2K5(8,24,2,16,3)SuperResIDWE2K5(24,24,1,16,3)"),
+    (7, "SuperResIDWE2K5(8,24,2,16,3)SuperResIDWE2K5(24,24,1,16,4)"),  # 3 + 4: no sub-layer lost
+    (8, "SuperResIDWE2K5(8,24,2,16,3)SuperResIDWE2K5(24,24,1,16,5)"),
+    (9, "SuperResIDWE2K5(8,24,2,16,3)SuperResIDWE2K5(24,24,1,16,6)"),  # the second half splits again next time
+])
+def test_split_rule(sub_layers, expected_halves):
+    g = parse_genotype(f"SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,{sub_layers})"
+                       "SuperConvK1BNRELU(24,64,1,1)")
+    once = M.split(g)
+    assert str(once) == f"SuperConvK3BNRELU(3,8,2,1){expected_halves}SuperConvK1BNRELU(24,64,1,1)"
+    assert M.num_layers(once) == M.num_layers(g) == sub_layers + 2  # the split keeps the official layer count
+
+
+def test_split_twice_as_the_official_search():
+    # evolution_search.py splits every child twice (:96 and :103): 9 -> 3 + 6 -> 3 + 3 + 3; 8 -> 3 + 5 stays.
+    g9 = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,9)SuperConvK1BNRELU(24,64,1,1)")
+    assert str(M.split(M.split(g9))) == ("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,3)"
+                                          "SuperResIDWE2K5(24,24,1,16,3)SuperResIDWE2K5(24,24,1,16,3)"
+                                          "SuperConvK1BNRELU(24,64,1,1)")
+    g8 = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,8)SuperConvK1BNRELU(24,64,1,1)")
+    assert M.split(M.split(g8)) == M.split(g8)
+
+
+def test_mutation_to_seven_sub_layers_splits_three_plus_four():
+    # A 5-sub-layer block may become 7 (s + 2); the child's split must then keep all 7 layers: 3 + 4 (the old rule
+    # gave 3 + 3 and lost one).
+    parent = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,5)SuperConvK1BNRELU(24,64,1,1)")
+    seen = collections.Counter()
+    for seed in range(300):
+        child = M.mutate(parent, np.random.default_rng(seed), 1)
+        if len(child.blocks) == 4:  # block 1 was replaced by one of >= 6 sub-layers and split
+            first, second = child.blocks[1], child.blocks[2]
+            assert first.sub_layers == 3 and (second.in_channels, second.stride) == (first.out_channels, 1)
+            seen[second.sub_layers] += 1
+    assert set(seen) == {3, 4} and seen[4] > 0  # 6 -> 3 + 3, 7 -> 3 + 4
+
+
+def test_split_rule_small_and_conv_blocks():
     g5 = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE2K5(8,24,2,16,5)SuperConvK1BNRELU(24,64,1,1)")
     assert M.split(g5) == g5
     conv = parse_genotype("SuperConvK3BNRELU(3,8,2,6)SuperConvK1BNRELU(8,64,1,1)")

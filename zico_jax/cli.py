@@ -30,6 +30,11 @@ def _common(p: argparse.ArgumentParser):
     p.add_argument("--beta", type=float, default=None,
                    help="ZiCo-BC's beta (0 gives ZiCo; default: the space's, 1 or 2 for segmentation)")
     p.add_argument("--feature-map", default="output", choices=("output", "input"), help="ZiCo-BC's H, W, C")
+    p.add_argument("--count-transposed-conv", action="store_true",
+                   help="ZiCo / ZiCo-BC also count transposed convolutions (the official code counts Conv2d and "
+                        "Linear only)")
+    p.add_argument("--gradients", default="per_batch", choices=("per_batch", "per_sample"),
+                   help="ZiCo's statistics over the mini-batch gradients (official) or the per-sample gradients")
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and of the batch draw")
     p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16_120")
     p.add_argument("--data-source", default="offline", choices=("offline", "tfds"))
@@ -102,7 +107,8 @@ def cmd_score(args) -> int:
     genotypes = [space.parse(a) for a in args.arch]  # fail on a bad genotype before any compute
     xs, ys = _inputs(args)
     engine = Engine(space, xs, ys, args.proxies.split(","), seed=args.seed, backend=args.backend,
-                    options=ProxyOptions(beta, args.feature_map), cumulative=args.cumulative,
+                    options=ProxyOptions(beta, args.feature_map, args.count_transposed_conv),
+                    cumulative=args.cumulative, gradients=args.gradients,
                     candidate_batch=args.candidate_batch)
     state_dict = dict(np.load(args.weights)) if args.weights else None
     for g in genotypes:
@@ -111,7 +117,8 @@ def cmd_score(args) -> int:
         if args.json:
             row = {**result.row(), "space": args.space, "num_batches": int(xs.shape[0]),
                    "batch_size": int(xs.shape[1]), "beta": beta, "seed": args.seed,
-                   "dtype": str(xs.dtype), "weights": args.weights or "init"}
+                   "dtype": str(xs.dtype), "gradients": args.gradients,
+                   "count_transposed_conv": args.count_transposed_conv, "weights": args.weights or "init"}
             print(json.dumps(row), flush=True)
         else:
             scores = "  ".join(f"{k}={v:.4f}" for k, v in result.scores.items())
@@ -129,6 +136,7 @@ def cmd_correlate(args) -> int:
                   groundtruth=args.groundtruth, proxies=args.proxies, num_archs=args.num_archs,
                   arch_seed=args.arch_seed, batch_size=args.batch_size, num_batches=args.num_batches,
                   beta=args.beta, feature_map=args.feature_map, seed=args.seed, x64=args.x64,
+                  gradients=args.gradients, count_transposed_conv=args.count_transposed_conv,
                   backend=args.backend, candidate_batch=args.candidate_batch, output_dir=args.output_dir)
     print(format_table(run_correlation(config)))
     return 0

@@ -60,7 +60,9 @@ NATS_SPACES = ("nats_tss", "nats_sss")  # NAS-Bench-201's skeleton and accuracy 
 FREE_PROXIES = ("params", "flops")  # in every row already: compared at no cost
 # Config fields that change what a score means; resuming with any of them different is an error.
 SEMANTIC_FIELDS = ("space", "space_options", "task", "dataset", "data_source", "proxies", "num_batches", "batch_size",
-                   "beta", "feature_map", "seed", "dtype")
+                   "beta", "feature_map", "seed", "dtype", "gradients", "count_transposed_conv")
+# Semantic fields added later, with the value that runs recorded before them used.
+SEMANTIC_DEFAULTS = {"gradients": "per_batch", "count_transposed_conv": False}
 METRICS = ("n", "kendall_tau", "spearman_rho", "top10_precision")
 
 
@@ -138,7 +140,9 @@ def semantics_of(config, proxies: Sequence[str], space=None) -> dict[str, Any]:
             "dataset": config.dataset,
             "data_source": config.data_source, "proxies": list(proxies), "num_batches": int(config.num_batches),
             "batch_size": int(config.batch_size), "beta": beta, "feature_map": config.feature_map,
-            "seed": int(config.seed), "dtype": "float64" if config.x64 else "float32"}
+            "seed": int(config.seed), "dtype": "float64" if config.x64 else "float32",
+            "gradients": config.get("gradients", "per_batch"),
+            "count_transposed_conv": bool(config.get("count_transposed_conv", False))}
 
 
 def check_resumable(output_dir: pathlib.Path, semantics: Mapping[str, Any]) -> None:
@@ -151,8 +155,9 @@ def check_resumable(output_dir: pathlib.Path, semantics: Mapping[str, Any]) -> N
         previous, origin = json.loads(record_path.read_text(encoding="utf-8")).get("semantics", {}), record_path
     else:
         previous, origin = rows[0], output_dir / "scores.jsonl"
-    differences = [f"{k}: {previous.get(k)!r} there, {semantics[k]!r} now" for k in SEMANTIC_FIELDS
-                   if _jsonable(previous.get(k)) != _jsonable(semantics[k])]
+    differences = [f"{k}: {previous.get(k, SEMANTIC_DEFAULTS.get(k))!r} there, {semantics[k]!r} now"
+                   for k in SEMANTIC_FIELDS
+                   if _jsonable(previous.get(k, SEMANTIC_DEFAULTS.get(k))) != _jsonable(semantics[k])]
     if differences:
         raise ValueError(f"cannot resume into {output_dir}: its {len(rows)} scores were computed with other settings "
                          f"({'; '.join(differences)}; from {origin}). Use a new output_dir, or the same settings.")

@@ -93,13 +93,16 @@ class Engine:
         mini-batch `xs[0], ys[0]`: "jit" compiles one program per candidate and proxy; "eager" runs op by op, so
         XLA compiles each primitive once per shape and every candidate reuses them (no per-candidate compile);
         "auto": eager on CPU, jit elsewhere.
+      gradients: "per_batch" (default: ZiCo over the N mini-batch gradients, as the official code) or
+        "per_sample" (over the N * B per-sample gradients, BatchNorm statistics of each sample's mini-batch held
+        fixed: `zico_jax.grads.per_sample_grads`). Per-sample runs on the tape backend only ("auto" picks it).
     """
 
     def __init__(
         self, space: Space, xs, ys, proxies: Iterable[str] = ("zico",), *, seed: int = 0,
         options: R.ProxyOptions = R.ProxyOptions(), backend: str = "auto", cumulative: bool = False,
         grad_method: str = "vmap", candidate_batch: int = 8, mesh=None, candidate_loop: str = "map",
-        baseline_mode: str = "auto",
+        baseline_mode: str = "auto", gradients: str = "per_batch",
     ):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if xs.ndim != 5 or ys.shape[:2] != xs.shape[:2]:
@@ -113,9 +116,19 @@ class Engine:
             supernet = space.model(None, dtype=xs.dtype)
         except NotImplementedError:  # e.g. TransNAS-Bench-101 macro: feature shapes change with the genotype
             supernet = None
+        if gradients not in G.GRADIENTS:
+            raise ValueError(f"Engine: gradients {gradients!r}; expected one of {', '.join(G.GRADIENTS)}")
+        per_sample = gradients == "per_sample"
+        if per_sample and cumulative:
+            raise ValueError("Engine: cumulative=True has no per-sample counterpart; use gradients='per_batch'")
+        if per_sample and backend == "supernet":
+            raise ValueError("Engine: gradients='per_sample' is implemented on the tape backend only; use "
+                             "backend='tape' or 'auto'")
         if backend == "auto":
             cpu = jax.default_backend() == "cpu"
-            backend = "tape" if hasattr(space, "tape") and (cpu or supernet is None) else "supernet"
+            backend = "tape" if hasattr(space, "tape") and (cpu or supernet is None or per_sample) else "supernet"
+        if per_sample and backend != "tape":
+            raise ValueError(f"Engine: gradients='per_sample' needs the tape backend; space {space.name!r} has none")
         if backend == "supernet" and supernet is None:
             raise ValueError(f"Engine: space {space.name!r} has no whole-space network; use backend='tape'")
         if backend == "tape" and not hasattr(space, "tape"):
@@ -124,6 +137,7 @@ class Engine:
         self.proxies = R.parse_proxies(tuple(proxies))
         self.seed, self.options, self.backend = seed, options, backend
         self.cumulative, self.grad_method = cumulative, grad_method
+        self.gradients = gradients
         self.dtype = xs.dtype
         self.supernet = supernet
         self._needs_grads = any(R.get_proxy(p).needs_grads for p in self.proxies)
@@ -226,7 +240,7 @@ class Engine:
 
     def _result(self, g, m: R.Measurement, seconds: float) -> CandidateScore:
         scores = {name: R.get_proxy(name).fn(m, self.options) for name in self.proxies}
-        return CandidateScore(str(g), scores, m.params, m.flops, len(m.terms), seconds)
+        return CandidateScore(str(g), scores, m.params, m.flops, len(R.counted_terms(m, self.options)), seconds)
 
     def _score_batch(self, genotypes) -> Iterator[CandidateScore]:
         start = time.perf_counter()
@@ -258,8 +272,11 @@ class Engine:
 
     # ------------------------------------------------------------------------------------------- backends
     def _terms_tape(self, g, params) -> dict[str, float]:
-        _, flat = T.tape_grads(self.space.tape(g, dtype=self.dtype), params, self.xs, self.ys, self.space.loss)
+        _, flat = T.tape_grads(self.space.tape(g, dtype=self.dtype), params, self.xs, self.ys, self.space.loss,
+                               self.gradients)
         kernels = {path[: -len("/kernel")]: v for path, v in flat.items() if path.endswith("/kernel")}
+        if self.gradients == "per_sample":  # (N, B, *shape) -> (N * B, *shape): statistics over every sample
+            kernels = {path: v.reshape(-1, *v.shape[2:]) for path, v in kernels.items()}
         pairs = {path: _layer_term_jit(v, self.cumulative) for path, v in kernels.items()}
         return {path: float(t) for path, (t, counted) in pairs.items() if bool(counted)}
 

@@ -128,5 +128,7 @@ def engine_from_config(space, config, proxies):
     ys = space.targets(xs, ys)
     dtype = jnp.float64 if config.get("x64") else jnp.float32
     return Engine(space, jnp.asarray(xs, dtype), jnp.asarray(ys), tuple(proxies), seed=config.seed,
-                  options=R.ProxyOptions(zico_bc_beta(space, config), config.feature_map),
-                  backend=config.get("backend", "auto"), candidate_batch=config.get("candidate_batch", 8))
+                  options=R.ProxyOptions(zico_bc_beta(space, config), config.feature_map,
+                                         config.get("count_transposed_conv", False)),
+                  backend=config.get("backend", "auto"), candidate_batch=config.get("candidate_batch", 8),
+                  gradients=config.get("gradients", "per_batch"))

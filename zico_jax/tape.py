@@ -14,6 +14,10 @@ Semantics are those of `jax.vmap(jax.grad(loss))` over mini-batches, exactly:
   * backward kernels differentiate w.r.t. a per-mini-batch copy of the weights, which yields the N weight
     gradients (N, *shape) at the cost of one backward pass;
   * the loss is the space's loss of each mini-batch (mean cross-entropy for classification).
+With `gradients="per_sample"` (`tape_grads(..., gradients=...)`) each module node differentiates w.r.t. a copy of
+its weights per SAMPLE (`vmap` over the samples of each mini-batch), BatchNorm normalising with the statistics of
+the sample's mini-batch held fixed (`zico_jax.grads.bn_statistics`), and the head sums the samples' own losses:
+weight gradients (N, B, *shape), the same as `zico_jax.grads.per_sample_grads`.
 Nodes that cannot reach the loss are not computed, and their weights get no gradient entry: the same as the
 exact zeros the full network would give them (ZiCo skips such layers either way).
 
@@ -32,6 +36,7 @@ import jax
 import jax.numpy as jnp
 
 from spaces.losses import cross_entropy
+from zico_jax.grads import bn_statistics
 
 
 @dataclasses.dataclass(frozen=True)
@@ -66,14 +71,37 @@ def _broadcast(params, n):
     return jax.tree.map(lambda a: jnp.broadcast_to(a, (n,) + a.shape), params)
 
 
+def _per_sample(module: nn.Module, params, xs):
+    """Apply `module` to each sample with its mini-batch's BatchNorm statistics held fixed; params carry leading
+    (mini-batch, sample) axes (a copy per sample: its cotangent is that sample's gradient)."""
+    outs = []
+    for n in range(xs[0].shape[0]):
+        p_n = jax.tree.map(lambda a: a[n], params)
+        stats = bn_statistics(module.apply, {"params": jax.tree.map(lambda a: a[0], p_n)}, *(x[n] for x in xs))
+
+        def one(p, *x_i):
+            return module.apply({"params": p, "batch_stats": stats}, *(a[None] for a in x_i))[0]
+
+        outs.append(jax.vmap(one)(p_n, *(x[n] for x in xs)))
+    return jnp.stack(outs)
+
+
+def _copies(params, xs, per_sample: bool):
+    """The weights broadcast to one copy per mini-batch (N,) or per sample (N, B)."""
+    if per_sample:
+        return jax.tree.map(lambda a: jnp.broadcast_to(a, xs.shape[:2] + a.shape), params)
+    return _broadcast(params, xs.shape[0])
+
+
 @functools.lru_cache(maxsize=None)
-def _module_forward(module: nn.Module):
+def _module_forward(module: nn.Module, per_sample: bool = False):
     """Forward of a module node; returns its output and the pullback, whose residuals stay on the device so the
     backward does not recompute the forward (a `jax.vjp` pullback is a pytree and crosses `jit`)."""
+    apply = _per_sample if per_sample else _per_batch
 
     def forward(params, *xs):
-        per_batch = _broadcast(params, xs[0].shape[0])  # a copy per mini-batch: its cotangent is g_n
-        return jax.vjp(lambda p, *xs: _per_batch(module, p, xs), per_batch, *xs)
+        copies = _copies(params, xs[0], per_sample)  # a copy per mini-batch (sample): its cotangent is g_n (g_ni)
+        return jax.vjp(lambda p, *xs: apply(module, p, xs), copies, *xs)
 
     return jax.jit(forward)
 
@@ -89,17 +117,23 @@ def _pull_back(pullback, cotangent):
 
 
 @functools.lru_cache(maxsize=None)
-def _loss_head(module: nn.Module, loss: Callable):
-    """`loss` of each mini-batch; returns (losses (N,), per-batch param grads, feature grads)."""
+def _loss_head(module: nn.Module, loss: Callable, per_sample: bool = False):
+    """`loss` of each mini-batch; returns (losses (N,), per-batch param grads, feature grads). Per sample: the sum
+    of the samples' own losses is differentiated (samples are independent once BN statistics are fixed), losses
+    (N,) are their means."""
 
     def total_loss(params, feats, targets):
-        outputs = _per_batch(module, params, (feats,))
-        losses = jnp.stack([loss(outputs[n], targets[n]) for n in range(outputs.shape[0])])
-        return losses.sum(), losses
+        if not per_sample:
+            outputs = _per_batch(module, params, (feats,))
+            losses = jnp.stack([loss(outputs[n], targets[n]) for n in range(outputs.shape[0])])
+            return losses.sum(), losses
+        outputs = _per_sample(module, params, (feats,))
+        each = jax.vmap(jax.vmap(lambda o, t: loss(o[None], t[None])))(outputs, targets)  # (N, B)
+        return each.sum(), each.mean(axis=1)
 
     def head(params, feats, labels):
         grad_fn = jax.grad(total_loss, argnums=(0, 1), has_aux=True)
-        (dparams, dfeats), losses = grad_fn(_broadcast(params, feats.shape[0]), feats, labels)
+        (dparams, dfeats), losses = grad_fn(_copies(params, feats, per_sample), feats, labels)
         return losses, dparams, dfeats
 
     return jax.jit(head)
@@ -123,13 +157,17 @@ def _live_nodes(nodes: Sequence[TapeNode]) -> list[bool]:
     return live
 
 
-def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross_entropy
-               ) -> tuple[jax.Array, dict[str, jax.Array]]:
-    """Per-mini-batch losses (N,) and weight gradients {'/'-joined param path: (N, *shape)} of a tape.
+def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross_entropy,
+               gradients: str = "per_batch") -> tuple[jax.Array, dict[str, jax.Array]]:
+    """Per-mini-batch losses (N,) and weight gradients {'/'-joined param path: (N, *shape)} of a tape
+    (`gradients="per_sample"`: (N, B, *shape), one per sample, see the module docstring).
 
     `xs`: (N, B, H, W, C) inputs, `ys`: (N, B, ...) targets of `loss(outputs, targets)` (default: integer labels
     and softmax cross-entropy). The last node must be the head (a module mapping features to outputs). Parameters of nodes that cannot reach the loss get no entry.
     """
+    if gradients not in ("per_batch", "per_sample"):
+        raise ValueError(f"tape_grads: gradients={gradients!r}; expected 'per_batch' or 'per_sample'")
+    per_sample = gradients == "per_sample"
     live = _live_nodes(nodes)
     values: list[Any] = [xs] + [None] * len(nodes)
     pullbacks: dict[int, Any] = {}
@@ -144,10 +182,10 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross
         elif node.path is None:
             values[k + 1], pullbacks[k] = _function_forward(node.fn)(*inputs)
         else:
-            values[k + 1], pullbacks[k] = _module_forward(node.fn)(_subtree(params, node.path), *inputs)
+            values[k + 1], pullbacks[k] = _module_forward(node.fn, per_sample)(_subtree(params, node.path), *inputs)
 
     head = nodes[-1]
-    losses, dparams, dfeats = _loss_head(head.fn, loss)(_subtree(params, head.path), values[head.inputs[0]], ys)
+    losses, dparams, dfeats = _loss_head(head.fn, loss, per_sample)(_subtree(params, head.path), values[head.inputs[0]], ys)
     values = None  # the pullbacks hold what the backward needs
     grads = {head.path: dparams}
     cotangents: dict[int, Any] = {head.inputs[0]: dfeats}

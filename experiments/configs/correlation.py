@@ -15,6 +15,11 @@ Fields:
                          smaller run's sample.
   batch_size, num_batches, beta, feature_map, seed, x64, backend  (beta None: the space's default_beta)
                          the scoring semantics (seed: weight init and batch draw; x64: float64).
+  gradients              "per_batch" (default, the official ZiCo: statistics over the num_batches mini-batch
+                         gradients) or "per_sample" (over the num_batches x batch_size per-sample gradients, each
+                         sample's BatchNorm statistics those of its mini-batch held fixed; tape backend).
+  count_transposed_conv  ZiCo / ZiCo-BC also count transposed convolutions (TransNAS-Bench-101's pixel decoders);
+                         off by default, as the official code (it counts nn.Conv2d and nn.Linear only).
   candidate_batch        candidates per device call of the supernet backend (bounds the memory per device).
   compilation_cache      JAX's persistent compilation cache ($ZICO_JAX_CACHE or ~/.cache/zico_jax/xla).
   output_dir             where scores.jsonl, summary.json, summary.md, config.json and scatter.png go (required).
@@ -47,6 +52,8 @@ def get_config() -> ml_collections.ConfigDict:
     config.seed = 0
     config.x64 = False
     config.backend = "auto"
+    config.gradients = "per_batch"
+    config.count_transposed_conv = False
     config.candidate_batch = 8
     config.compilation_cache = True
     config.output_dir = ml_collections.config_dict.placeholder(str)

@@ -23,15 +23,95 @@ Fields:
   resume                 continue from the latest checkpoint in output_dir (default True).
   groundtruth            benchmark table for the report (None: the space's default where one exists).
 
+Presets (`--config experiments/configs/search.py:NAME`; `get_config()` / no NAME is "default", the config above):
+  zico_imagenet_450m, zico_imagenet_600m, zico_imagenet_1g
+                         the three official ZiCo ImageNet searches (SLDGroup/ZiCo scripts/ZiCo_NAS_ImageNet_flops
+                         {450M,600M,1G}.sh): see OFFICIAL_IMAGENET_SEARCHES below for every flag and where it went.
+
 Example:
     python -m experiments.search --config.iterations=2000 --config.budgets.latency=10 \
         --config.proxy=zico --config.output_dir=runs/search_sd855
+    python -m experiments.search --config experiments/configs/search.py:zico_imagenet_450m \
+        --config.data_dir=/data/tfds --output_dir runs/zico_450m
 """
 
 import ml_collections
 
+# The official ImageNet searches, flag by flag. Each script (SLDGroup/ZiCo, scripts/ZiCo_NAS_ImageNet_flops*.sh) runs
+#   python evolution_search.py --gpu 0 --zero_shot_score ZiCo --search_space SearchSpace/search_space_IDW_fixfc.py
+#     --budget_flops ${budget_flops} --max_layers ${max_layers} --batch_size 128 --input_image_size 224
+#     --plainnet_struct_txt init_plainnet.txt --num_classes 1000 --evolution_max_iter 100000
+#     --population_size 512 --save_dir ... --dataset imagenet-1k --datapath /dataset/imagenet/
+# with (budget_flops, max_layers) = (450e6, 14) in ZiCo_NAS_ImageNet_flops450M.sh, (600e6, 14) in
+# ZiCo_NAS_ImageNet_flops600M.sh and (1000e6, 16) in ZiCo_NAS_ImageNet_flops1G.sh, and the defaults of
+# evolution_search.py's other flags: --maxbatch 2 (mini-batches of ZiCo), --budget_model_size / --budget_latency
+# None, --gamma (unused by ZiCo). Here:
+#   --zero_shot_score ZiCo            proxy "zico"
+#   --search_space search_space_IDW_fixfc.py, init_plainnet.txt
+#                                     space "zennas_imagenet" (its mutation is that file's gen_search_space; its
+#                                     initial_genotype() is the script's init_plainnet.txt), scored with
+#                                     residual=False, se=False: compute_nas_score builds no_reslink=True, no SE
+#   --num_classes 1000, --input_image_size 224
+#                                     space_options num_classes=1000, image_size=224
+#   --dataset imagenet-1k             dataset "imagenet2012" (tfds), training split, data_source "tfds"
+#   --batch_size 128, --maxbatch 2    batch_size 128, num_batches 2
+#   --evolution_max_iter 100000       iterations 100_000
+#   --population_size 512             population_size 512
+#   (the loop: one child per iteration)  children_per_round 1 (the exact sequential official loop)
+#   --budget_flops                    budgets.flops (the official get_FLOPs of the network with residual links)
+#   --max_layers                      budgets.layers (get_num_layers: sub_layers summed over all blocks)
+#   --budget_model_size (not set)     budgets.params None (when set: get_model_size WITH residual links)
+#   --budget_latency (not set)        budgets.latency None
+OFFICIAL_IMAGENET_SEARCHES = {
+    "zico_imagenet_450m": dict(script="scripts/ZiCo_NAS_ImageNet_flops450M.sh", flops=450e6, layers=14),
+    "zico_imagenet_600m": dict(script="scripts/ZiCo_NAS_ImageNet_flops600M.sh", flops=600e6, layers=14),
+    "zico_imagenet_1g": dict(script="scripts/ZiCo_NAS_ImageNet_flops1G.sh", flops=1000e6, layers=16),
+}
+PRESETS = ("default", *OFFICIAL_IMAGENET_SEARCHES)
 
-def get_config() -> ml_collections.ConfigDict:
+
+class UnknownPresetError(SystemExit):
+    """An unknown preset name. A SystemExit (status 1, its one-line message on stderr): ml_collections re-raises a
+    ValueError or TypeError from get_config with the whole traceback, so the command line would not get one line."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+    """The search config; `preset` (the text after ':' in --config): one of PRESETS. An unknown name raises
+    UnknownPresetError: the one line `search: error: unknown search preset ...; valid presets: ...`, exit status 1."""
+    name = (preset or "default").strip()
+    if name not in PRESETS:
+        raise UnknownPresetError(f"search: error: unknown search preset {name!r} (--config "
+                                 f"experiments/configs/search.py:NAME); valid presets: {', '.join(PRESETS)}")
+    config = _default_config()
+    if name in OFFICIAL_IMAGENET_SEARCHES:
+        official = OFFICIAL_IMAGENET_SEARCHES[name]
+        config.space = "zennas_imagenet"
+        config.space_options = ml_collections.ConfigDict(
+            dict(residual=False, se=False, num_classes=1000, image_size=224))
+        config.dataset = "imagenet2012"
+        config.data_source = "tfds"
+        config.proxy = "zico"
+        config.mode = "evolution"
+        config.iterations = 100_000
+        config.population_size = 512
+        config.children_per_round = 1
+        config.batch_size = 128
+        config.num_batches = 2
+        config.budgets.flops = official["flops"]
+        config.budgets.layers = official["layers"]
+        config.budgets.params = None
+        config.budgets.latency = None
+    return config
+
+
+def _default_config() -> ml_collections.ConfigDict:
     placeholder = ml_collections.config_dict.placeholder
     config = ml_collections.ConfigDict()
     config.space = "nats_tss"

@@ -136,23 +136,41 @@ def l2_norm(net: BaselineNetwork, params, x=None, y=None, key=None) -> jax.Array
     return _sum(jnp.sqrt(jnp.sum(jnp.square(v))) for v in net.kernels(params).values())
 
 
+def x64_scope():
+    """A context in which 64-bit types exist (`jax.enable_x64(True)`, or `jax.experimental.enable_x64()` on
+    JAX versions without it); on exit the previous setting is restored, so nothing outside is promoted."""
+    enable = getattr(jax, "enable_x64", None)
+    if enable is not None:
+        return enable(True)
+    from jax.experimental import enable_x64  # older JAX
+
+    return enable_x64()
+
+
 def synflow(net: BaselineNetwork, params, x, y=None, key=None) -> jax.Array:
     """synflow = sum over weights | W' ⊙ dR/dW' |,  R = sum_k f(1; |theta|)_k   (Tanaka et al., NeurIPS 2020).
 
     The network is linearised: EVERY parameter (weights, biases) replaced by its absolute value, BatchNorm REMOVED
     (identity, zero-cost-nas' `synflow` uses `bn=False`), and run on ONE all-ones input of x's image shape;
     R sums the logits. W' = |W|.
-    BN: removed. Inputs: all-ones, batch 1 (x gives only the shape and dtype; y unused). Parameters:
-    Conv/Dense weights. Sign: non-negative. zero-cost-nas computes in float64 (`net.double()`): the value is a sum
-    over input-output paths of products of |weights|, so it grows multiplicatively with depth and width (up to 1e8
-    already for the C=4, N=1 test network); pass float64 params where float32 could overflow.
+    BN: removed. Inputs: all-ones, batch 1 (x gives only the shape; y unused). Parameters: Conv/Dense weights.
+    Sign: non-negative.
+    Precision: ALWAYS float64, whatever the dtype of `params`, `x` or the run, as zero-cost-nas computes it
+    (`compute_synflow_per_weight` calls `net.double()` and builds the input with `torch.ones(...).double()`):
+    the value is a sum over input-output paths of products of |weights|, so it grows multiplicatively with depth
+    and width (7.3e49 for the all-`nor_conv_3x3` NAS-Bench-201 network at C=16, N=5: inf/NaN in float32). The
+    parameters (float32 values are exact in float64) and the input are cast to float64 inside a scoped
+    `jax.enable_x64` (`x64_scope`): the rest of the run keeps its own precision and nothing leaks out of the
+    scope. Eager, under `jax.jit` (`jitted_baseline`) or under `jax.disable_jit` alike, the result is a float64
+    scalar.
     Reference: zero-cost-nas `synflow.py` (`compute_synflow_per_weight`, `bn=False`).
     """
-    ones = jnp.ones((1, *x.shape[1:]), x.dtype)
-    abs_params = jax.tree.map(jnp.abs, params)
-    g = jax.grad(lambda p: jnp.sum(net.apply_no_bn(p, ones)))(abs_params)
-    w = net.kernels(abs_params)
-    return _sum(jnp.abs(v * w[k]) for k, v in net.kernels(g).items())
+    with x64_scope():
+        ones = jnp.ones((1, *x.shape[1:]), jnp.float64)
+        abs_params = jax.tree.map(lambda a: jnp.abs(jnp.asarray(a, jnp.float64)), params)
+        g = jax.grad(lambda p: jnp.sum(net.apply_no_bn(p, ones)))(abs_params)
+        w = net.kernels(abs_params)
+        return _sum(jnp.abs(v * w[k]) for k, v in net.kernels(g).items()).astype(jnp.float64)
 
 
-__all__ = ["fisher", "grad_norm", "grasp", "l2_norm", "plain", "snip", "synflow"]
+__all__ = ["fisher", "grad_norm", "grasp", "l2_norm", "plain", "snip", "synflow", "x64_scope"]

@@ -26,8 +26,10 @@ FEATURE_MAPS = ("output", "input")
 class Measurement:
     """What the engine measured for one candidate.
 
-    `terms[path]` is ZiCo's log S_l for each counted layer (layers with S_l = 0 are absent); `layers` maps every
-    Conv/Dense layer of the candidate to its `LayerInfo`; `params` and `flops` are the space's analytic counts;
+    `terms[path]` is ZiCo's log S_l for each layer with a kernel (layers with S_l = 0 are absent; transposed
+    convolutions are present, and `counted_terms` drops them unless `ProxyOptions.count_transposed_conv`);
+    `layers` maps every Conv/Dense layer of the candidate to its `LayerInfo` (`transposed` flags transposed
+    convolutions); `params` and `flops` are the space's analytic counts;
     `baselines[name]` the value of each requested baseline proxy (`zico_jax.proxies.baselines`), which reads the
     network itself rather than ZiCo's gradient statistics.
     """
@@ -41,10 +43,14 @@ class Measurement:
 
 @dataclasses.dataclass(frozen=True)
 class ProxyOptions:
-    """Options shared by proxies. `beta`, `feature_map`: ZiCo-BC's weight and which feature map it reads."""
+    """Options shared by proxies. `beta`, `feature_map`: ZiCo-BC's weight and which feature map it reads.
+    `count_transposed_conv`: ZiCo and ZiCo-BC also count transposed convolutions (`LayerInfo.transposed`). Off by
+    default, as the official `getgrad` (it counts `nn.Conv2d` and `nn.Linear` modules; `nn.ConvTranspose2d` is
+    neither). FLOPs and params always include them."""
 
     beta: float = 1.0
     feature_map: str = "output"
+    count_transposed_conv: bool = False
 
     def __post_init__(self):
         if self.feature_map not in FEATURE_MAPS:
@@ -105,17 +111,25 @@ def feature_map_size(layer: LayerInfo, feature_map: str) -> tuple[int, int, int]
     return (*layer.in_hw, layer.in_channels)
 
 
+def counted_terms(m: Measurement, options: ProxyOptions = ProxyOptions()) -> dict[str, float]:
+    """{path: log S_l} of the layers ZiCo counts: `m.terms` without transposed convolutions (unless
+    `options.count_transposed_conv`). A path missing from the layer table is kept."""
+    if options.count_transposed_conv:
+        return dict(m.terms)
+    return {p: t for p, t in m.terms.items() if not getattr(m.layers.get(p), "transposed", False)}
+
+
 @register_proxy("zico")
 def _zico(m: Measurement, options: ProxyOptions) -> float:
     """ZiCo: sum of log S_l over counted layers (`zico_jax.proxies.zico`)."""
-    return float(sum(m.terms.values()))
+    return float(sum(counted_terms(m, options).values()))
 
 
 @register_proxy("zico_bc")
 def _zico_bc(m: Measurement, options: ProxyOptions) -> float:
     """ZiCo-BC: sum over counted layers of log S_l - beta * log(H_l W_l / sqrt(C_l))."""
     total = 0.0
-    for path, term in m.terms.items():
+    for path, term in counted_terms(m, options).items():
         layer: Optional[LayerInfo] = m.layers.get(path)
         if layer is None:
             raise KeyError(f"zico_bc: layer {path!r} has a gradient but is not in the space's layer table")

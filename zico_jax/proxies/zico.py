@@ -11,7 +11,10 @@ For each counted layer l with weight gradients g_n (one per mini-batch n = 1..N,
 
 Semantics, each chosen to match the official code (SLDGroup/ZiCo, `ZeroShotProxy/compute_zico.py`):
   * layers counted: every convolution (depthwise, 1x1, stem and reduction convs included) and every dense layer;
-    their weight (the flax leaf `kernel`) only - no biases, no BatchNorm scale/shift;
+    their weight (the flax leaf `kernel`) only - no biases, no BatchNorm scale/shift. Transposed convolutions are
+    not counted: `getgrad` keeps `nn.Conv2d` and `nn.Linear` modules, and `nn.ConvTranspose2d` is neither
+    (`count_transposed_conv=True` includes them; a flax `nn.ConvTranspose`, or a module with the class attribute
+    `transposed_conv = True`, is one);
   * std with ddof=0 (numpy's default; ddof=1 would add log(sqrt 2) per layer at N=2 and change the ranking);
   * no epsilon: elements whose std is exactly 0 are dropped; a layer whose S_l is 0 (all its gradients zero,
     e.g. a conv whose output never reaches the loss) contributes nothing, not log 0;
@@ -35,6 +38,7 @@ from __future__ import annotations
 import math
 from typing import Callable, Mapping, NamedTuple
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
@@ -120,29 +124,74 @@ def feature_shapes(model, variables, x) -> dict[str, tuple[int, int, int]]:
     return shapes
 
 
-def zico(model, variables, xs, ys, *, loss: Callable = G.cross_entropy, method: str = "vmap", cumulative=False):
-    """ZiCo of a flax `model` at `variables` on mini-batches xs (N, B, ...), ys (N, B): one jitted call."""
-    return _measure(model, variables, xs, ys, loss, method, cumulative)[0]
+def is_transposed_conv(module) -> bool:
+    """A transposed convolution: flax's `nn.ConvTranspose`, or a module declaring `transposed_conv = True`."""
+    return isinstance(module, nn.ConvTranspose) or bool(getattr(type(module), "transposed_conv", False))
+
+
+def transposed_conv_paths(model, variables, x) -> frozenset[str]:
+    """Module paths of the transposed convolutions `model` calls on `x` (abstract evaluation, no FLOPs)."""
+    found = set()
+
+    def record(mdl, _):
+        if is_transposed_conv(mdl):
+            found.add("/".join(mdl.scope.path))
+        return False
+
+    jax.eval_shape(lambda v, x: model.apply(v, x, capture_intermediates=record, mutable=True), variables, x)
+    return frozenset(found)
+
+
+def _without(terms: LayerTerms, paths) -> LayerTerms:
+    """`terms` without the layers at `paths`."""
+    return LayerTerms({p: t for p, t in terms.terms.items() if p not in paths},
+                      {p: c for p, c in terms.counted.items() if p not in paths})
+
+
+def zico(model, variables, xs, ys, *, loss: Callable = G.cross_entropy, method: str = "vmap", cumulative=False,
+         gradients: str = "per_batch", count_transposed_conv: bool = False):
+    """ZiCo of a flax `model` at `variables` on mini-batches xs (N, B, ...), ys (N, B): one jitted call.
+
+    gradients: "per_batch" (default, the official code): mean |g| and std g over the N mini-batch gradients;
+    "per_sample": over the N * B per-sample gradients, each sample's BatchNorm statistics those of its
+    mini-batch held fixed (`grads.per_sample_grads`; needs N * B >= 2, `cumulative=False`).
+    count_transposed_conv: also count transposed convolutions (official: not counted; `transposed_conv_paths`).
+    """
+    terms = _measure(model, variables, xs, ys, loss, method, cumulative, gradients)[1]
+    if not count_transposed_conv:
+        terms = _without(terms, transposed_conv_paths(model, variables, xs[0]))
+    return sum(terms.terms.values(), jnp.zeros(()))
 
 
 def zico_bc(
     model, variables, xs, ys, *, beta: float = 1.0, shapes=None, loss: Callable = G.cross_entropy,
-    method: str = "vmap", cumulative=False,
+    method: str = "vmap", cumulative=False, gradients: str = "per_batch", count_transposed_conv: bool = False,
 ):
-    """ZiCo-BC of a flax `model`; layer sizes are read from the model unless `shapes` {path: (H, W, C)} is given."""
-    terms = _measure(model, variables, xs, ys, loss, method, cumulative)[1]
+    """ZiCo-BC of a flax `model`; layer sizes are read from the model unless `shapes` {path: (H, W, C)} is given.
+    Transposed convolutions count only with `count_transposed_conv=True`, as in `zico`."""
+    terms = _measure(model, variables, xs, ys, loss, method, cumulative, gradients)[1]
+    if not count_transposed_conv:
+        terms = _without(terms, transposed_conv_paths(model, variables, xs[0]))
     shapes = feature_shapes(model, variables, xs[0]) if shapes is None else shapes
     return zico_bc_from_terms(terms, shapes, beta)
 
 
-def _measure(model, variables, xs, ys, loss, method, cumulative) -> tuple[jax.Array, LayerTerms]:
+def _measure(model, variables, xs, ys, loss, method, cumulative, gradients="per_batch") -> tuple[jax.Array, LayerTerms]:
+    if gradients not in G.GRADIENTS:
+        raise ValueError(f"ZiCo: gradients={gradients!r}; expected one of {', '.join(G.GRADIENTS)}")
+    if gradients == "per_sample" and cumulative:
+        raise ValueError("ZiCo: cumulative=True (running sums over mini-batches) has no per-sample counterpart")
     other = {k: v for k, v in variables.items() if k != "params"}
 
     @jax.jit
     def run(params, other, xs, ys):
-        loss_fn = G.classification_loss(model.apply, other, loss)
-        kg = G.kernel_leaves(G.per_batch_grads(loss_fn, params, xs, ys, method))
-        terms = zico_layer_terms(kg, cumulative)
+        if gradients == "per_sample":
+            grads = G.per_sample_grads(model.apply, params, xs, ys, loss, other,
+                                       method="unroll" if method == "vmap" else method)
+        else:
+            loss_fn = G.classification_loss(model.apply, other, loss)
+            grads = G.per_batch_grads(loss_fn, params, xs, ys, method)
+        terms = zico_layer_terms(G.kernel_leaves(grads), cumulative)
         return sum(terms.terms.values(), jnp.zeros(())), terms
 
     return run(variables["params"], other, xs, ys)
@@ -150,5 +199,5 @@ def _measure(model, variables, xs, ys, loss, method, cumulative) -> tuple[jax.Ar
 
 __all__ = [
     "LayerTerms", "layer_term", "zico_layer_terms", "zico_statistic", "bias_penalty", "zico_bc_from_terms",
-    "feature_shapes", "zico", "zico_bc",
+    "feature_shapes", "is_transposed_conv", "transposed_conv_paths", "zico", "zico_bc",
 ]

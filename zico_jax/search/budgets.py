@@ -8,7 +8,9 @@ a candidate whose cost is unknown is never reported as meeting it.
 `make_budgets(space, flops=..., params=..., layers=..., latency=..., latency_table=...)` builds them from a space:
   * flops   - `space.search_flops(g)` where the space defines it (the official search's FLOPs), else `space.flops(g)`
               (multiply-accumulates of Conv/Dense layers);
-  * params  - `space.params(g)`;
+  * params  - `space.search_params(g)` where the space defines it (zennas_imagenet: the official `get_model_size`
+              of the network WITH residual links: evolution_search.py builds the budget-checked model with
+              no_reslink=False, the scored one with no_reslink=True), else `space.params(g)`;
   * layers  - `space.num_layers(g)` where defined (the official `get_num_layers`), else the number of Conv/Dense
               layers, `len(space.layers(g))`;
   * latency - milliseconds from a latency table: a whole-network table (`NetworkLatencyTable`, keyed by the
@@ -86,6 +88,12 @@ def flops_of(space) -> Callable[[Any], float]:
     return lambda g: float(fn(g))
 
 
+def params_of(space) -> Callable[[Any], float]:
+    """What a params budget bounds: the official search's count where the space has one (see the module docstring)."""
+    fn = getattr(space, "search_params", space.params)
+    return lambda g: float(fn(g))
+
+
 def layers_of(space) -> Callable[[Any], float]:
     fn = getattr(space, "num_layers", None)
     if fn is not None:
@@ -116,7 +124,7 @@ def make_budgets(space, flops: Optional[float] = None, params: Optional[float] =
     if layers is not None:
         budgets.append(Budget("layers", layers_of(space), float(layers)))
     if params is not None:
-        budgets.append(Budget("params", lambda g: float(space.params(g)), float(params)))
+        budgets.append(Budget("params", params_of(space), float(params)))
     if flops is not None:
         budgets.append(Budget("flops", flops_of(space), float(flops)))
     if latency is not None:

@@ -1,6 +1,7 @@
 """The `zico` command: JSON output reproduces the golden value; bad input is one line and a non-zero exit."""
 
 import json
+import math
 
 import pytest
 
@@ -80,3 +81,14 @@ def test_export_layers_writes_distinct_layers_that_load_back(tmp_path, capsys):
 def test_export_layers_without_architectures_is_a_clear_error(tmp_path, capsys):
     assert run(["export-layers", "--output", str(tmp_path / "x.csv")]) == cli.EXIT_BAD_INPUT
     assert "no architectures" in capsys.readouterr().err
+
+
+def test_score_defaults_are_the_papers_two_batches_of_128(capsys):
+    """`zico score --json` with no batch flags scores on the paper's 2 x 128 images (Sec. 4.5), with separate
+    per-batch gradients (the current official code) and the official layer set."""
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+    assert run(["score", "--arch", arch, "--json", "--proxies", "zico"]) == 0
+    row = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert (row["num_batches"], row["batch_size"]) == (2, 128)
+    assert row["gradients"] == "per_batch" and row["count_transposed_conv"] is False
+    assert row["dtype"] == "float32" and math.isfinite(row["zico"]) and row["layers_counted"] > 0

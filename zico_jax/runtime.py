@@ -100,7 +100,7 @@ def zico_bc_beta(space, config) -> float:
 def engine_from_config(space, config, proxies):
     """The compile-once `Engine` for `space` scoring `proxies` on the config's mini-batches.
 
-    Reads config.dataset / data_source / data_dir (the images), num_batches, batch_size, seed (the draw and the
+    Reads config.dataset / data_source / data_dir (the images; imagenet2012: `train_data.imagenet_batches`), num_batches, batch_size, seed (the draw and the
     weight init), x64, beta (None: the space's default), feature_map, backend, candidate_batch. The images are
     resized to the space's input and passed through its task hooks (`space.inputs`, `space.targets`). A
     classification benchmark built for this very dataset (NAS-Bench-201's skeleton) must have as many classes and
@@ -109,12 +109,16 @@ def engine_from_config(space, config, proxies):
     import jax.numpy as jnp
 
     from zico_jax import data as D
+    from zico_jax import train_data
     from zico_jax.correlation import NATS_SPACES
     from zico_jax.engine import Engine  # imported late: callers that only read results need no compiler
     from zico_jax.proxies import registry as R
 
-    x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
-    xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
+    if config.dataset == "imagenet2012":  # not held in memory: the official search's first batches of the stream
+        xs, ys = train_data.imagenet_batches(config, int(space.input_shape(1)[1]))
+    else:
+        x, y = D.load_images(config.dataset, "train", config.data_source, config.get("data_dir"))
+        xs, ys = D.make_batches(x, y, config.num_batches, config.batch_size, config.seed)
     num_classes, image_size = getattr(space, "num_classes", None), getattr(space, "image_size", None)
     if config.space in NATS_SPACES:
         if num_classes is not None and int(ys.max()) >= num_classes:

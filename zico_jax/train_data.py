@@ -131,3 +131,19 @@ def load_data(config, image_size: Optional[int] = None):
         return x, y
 
     return ArrayData(*get("train", "limit_train"), *get("test", "limit_eval"), config.batch_size, config.seed)
+
+
+def imagenet_batches(config, image_size: int):
+    """`config.num_batches` mini-batches of `config.batch_size` ImageNet-1k TRAINING images at image_size, as the
+    official search takes them (evolution_search.py `main`: the first `maxbatch` batches of a shuffled training
+    loader, drawn once and reused for every candidate): (N, B, H, W, 3) float32 and (N, B) int32. Read by
+    `zico_jax.train_data.ImageNetData` from prepared tfds files (config.data_dir; nothing is downloaded), with its
+    training transform: random-resized crop (area 8-100%, aspect 3/4-4/3) + horizontal flip + the torchvision
+    normalisation. The official transform (xautodl `get_datasets('imagenet-1k')`) also applies ColorJitter(0.4,
+    0.4, 0.4, 0.2) and PCA lighting noise (0.1), which are not reproduced. The draw depends on config.seed."""
+    if config.data_source != "tfds":
+        raise ValueError(f"config.data_source {config.data_source!r}: dataset 'imagenet2012' is read from prepared "
+                         "tfds files only; set data_source='tfds' (and data_dir to the tfds data_dir)")
+    stream = ImageNetData(config, image_size).batches(0)
+    xs, ys = zip(*(next(stream) for _ in range(int(config.num_batches))))
+    return np.stack([np.asarray(x, np.float32) for x in xs]), np.stack([np.asarray(y, np.int32) for y in ys])

@@ -52,47 +52,7 @@ def _scorer(space, config):
     from zico_jax.proxies import registry as R
     from zico_jax.runtime import engine_from_config
 
-    if config.dataset == "imagenet2012":
-        return imagenet_engine(space, config, R.parse_proxies(config.proxy))
     return engine_from_config(space, config, R.parse_proxies(config.proxy))
-
-
-def imagenet_batches(config, image_size: int):
-    """`config.num_batches` mini-batches of `config.batch_size` ImageNet-1k TRAINING images at image_size, as the
-    official search takes them (evolution_search.py `main`: the first `maxbatch` batches of a shuffled training
-    loader, drawn once and reused for every candidate): (N, B, H, W, 3) float32 and (N, B) int32. Read by
-    `zico_jax.train_data.ImageNetData` from prepared tfds files (config.data_dir; nothing is downloaded), with its
-    training transform: random-resized crop (area 8-100%, aspect 3/4-4/3) + horizontal flip + the torchvision
-    normalisation. The official transform (xautodl `get_datasets('imagenet-1k')`) also applies ColorJitter(0.4,
-    0.4, 0.4, 0.2) and PCA lighting noise (0.1), which are not reproduced. The draw depends on config.seed."""
-    import numpy as np
-
-    from zico_jax.train_data import ImageNetData
-
-    if config.data_source != "tfds":
-        raise ValueError(f"config.data_source {config.data_source!r}: dataset 'imagenet2012' is read from prepared "
-                         "tfds files only; set data_source='tfds' (and data_dir to the tfds data_dir)")
-    stream = ImageNetData(config, image_size).batches(0)
-    xs, ys = zip(*(next(stream) for _ in range(int(config.num_batches))))
-    return np.stack([np.asarray(x, np.float32) for x in xs]), np.stack([np.asarray(y, np.int32) for y in ys])
-
-
-def imagenet_engine(space, config, proxies):
-    """`zico_jax.runtime.engine_from_config` for dataset 'imagenet2012' (which `zico_jax.data.load_images` does not
-    hold in memory): the same Engine on `imagenet_batches` at the space's input size."""
-    import jax.numpy as jnp
-
-    from zico_jax.engine import Engine
-    from zico_jax.proxies import registry as R
-    from zico_jax.runtime import zico_bc_beta
-
-    xs, ys = imagenet_batches(config, int(space.input_shape(1)[1]))
-    xs = space.inputs(xs)
-    ys = space.targets(xs, ys)
-    dtype = jnp.float64 if config.get("x64") else jnp.float32
-    return Engine(space, jnp.asarray(xs, dtype), jnp.asarray(ys), tuple(proxies), seed=config.seed,
-                  options=R.ProxyOptions(zico_bc_beta(space, config), config.feature_map),
-                  backend=config.get("backend", "auto"), candidate_batch=config.get("candidate_batch", 8))
 
 
 def _latency_table(config):

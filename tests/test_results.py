@@ -26,7 +26,7 @@ def test_append_then_resume(tmp_path, monkeypatch):
         assert [r["arch"] for r in log.rows()] == ["a", "b", "c"]
     rows = read_rows(path)
     assert [r["arch"] for r in rows] == ["a", "b", "c"]
-    assert rows[0]["zico"] == 1.5 and rows[1]["zico"] != rows[1]["zico"]  # NaN survives the round trip
+    assert rows[0]["zico"] == 1.5 and rows[1]["zico"] is None  # NaN is not JSON: written as null
 
 
 def test_truncated_last_line_is_ignored_and_rewritten_on_its_own_line(tmp_path):
@@ -75,3 +75,22 @@ def test_progress_logs_every_k_items(monkeypatch):
     assert len(lines) == 3  # at 2, 4 and the final 5
     assert lines[0].startswith("scoring: 2/5 (40%)") and "/s" in lines[0] and "ETA" in lines[0]
     assert lines[-1].startswith("scoring: 5/5 (100%)")
+
+
+def test_every_writer_emits_strict_json(tmp_path):
+    """NaN and infinities are not JSON: ResultsLog rows and write_json files hold null there, and parse with a
+    parser that rejects NaN tokens; the search reads such a row back as NaN."""
+    import math
+
+    from zico_jax.results import ResultsLog, dumps, write_json
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda token: pytest.fail(f"non-JSON token {token}"))
+
+    with ResultsLog(tmp_path / "rows.jsonl") as log:
+        log.append({"arch": "a", "latency": math.nan, "zico": math.inf, "params": 3})
+    row = strict((tmp_path / "rows.jsonl").read_text().strip())
+    assert row == {"arch": "a", "latency": None, "zico": None, "params": 3}
+    write_json(tmp_path / "s.json", {"x": [1.0, -math.inf], "y": {"z": math.nan}})
+    assert strict((tmp_path / "s.json").read_text()) == {"x": [1.0, None], "y": {"z": None}}
+    assert strict(dumps({"k": (math.nan, 2)})) == {"k": [None, 2]}

@@ -15,7 +15,6 @@ and one line `zico: error: ...` that names the offending part, never a traceback
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 EXIT_BAD_INPUT = 2
@@ -99,7 +98,7 @@ def cmd_score(args) -> int:
     from spaces.torch_import import load_torch_weights
     from zico_jax.engine import Engine
     from zico_jax.proxies import ProxyOptions
-
+    from zico_jax.results import dumps
     from zico_jax.runtime import zico_bc_beta
 
     space = get_space(args.space)
@@ -119,7 +118,7 @@ def cmd_score(args) -> int:
                    "batch_size": int(xs.shape[1]), "beta": beta, "seed": args.seed,
                    "dtype": str(xs.dtype), "gradients": args.gradients,
                    "count_transposed_conv": args.count_transposed_conv, "weights": args.weights or "init"}
-            print(json.dumps(row), flush=True)
+            print(dumps(row), flush=True)
         else:
             scores = "  ".join(f"{k}={v:.4f}" for k, v in result.scores.items())
             print(f"{result.arch}  params={result.params}  {scores}", flush=True)

@@ -110,7 +110,7 @@ class ResultsLog:
         self._done.add(row[self.key])
         if self._file is None:
             return
-        self._file.write(json.dumps(row) + "\n")
+        self._file.write(dumps(row) + "\n")
         self._flush()
 
     def _flush(self):
@@ -194,12 +194,19 @@ class Progress:
 
 
 
+def dumps(obj, **kwargs) -> str:
+    """`obj` as strict JSON text: NaN and infinities, which JSON cannot hold, become null (`allow_nan=False`
+    guarantees none slips through); other keyword arguments go to `json.dumps` (e.g. `indent`, `default=str`).
+    Every writer of results uses it, so any JSON parser reads what zico-jax writes."""
+    return json.dumps(_nan_to_none(obj), allow_nan=False, **kwargs)
+
+
 def write_json(path: str | os.PathLike, obj) -> None:
-    """`obj` as indented JSON at `path` (parent folders created). NaN and infinities are not JSON: they are written
-    as null so that other tools can read the file; other non-JSON values as their str()."""
+    """`obj` as indented strict JSON at `path` (parent folders created): NaN and infinities as null (`dumps`),
+    other non-JSON values as their str()."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(_nan_to_none(obj), indent=2, default=str) + "\n", encoding="utf-8")
+    path.write_text(dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
 
 
 def _nan_to_none(obj):

@@ -50,6 +50,7 @@ import optax
 from absl import logging
 
 from zico_jax import data as D
+from zico_jax.results import dumps
 from zico_jax.runtime import run_environment
 from zico_jax.train_data import load_data
 
@@ -229,7 +230,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
     def record(row):
         if out is not None:
             with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(json.dumps(row) + "\n")
+                f.write(dumps(row) + "\n")
 
     spe, end = data.steps_per_epoch, min(total, stop_after or total)
     every = config.get("checkpoint_every") or spe
@@ -274,7 +275,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
                "eval": result, "wall_s": time.perf_counter() - t0,
                "config": config.to_dict() if hasattr(config, "to_dict") else dict(config), **run_environment()}
     if out is not None:
-        (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        (out / "summary.json").write_text(dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
     summary["state"] = state
     return summary
 
@@ -285,7 +286,7 @@ def _truncate_jsonl(path: pathlib.Path, step: int) -> list[dict]:
         return []
     rows = [row for row in map(json.loads, filter(str.strip, path.read_text(encoding="utf-8").splitlines()))
             if row["step"] <= step]
-    path.write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
+    path.write_text("".join(dumps(row) + "\n" for row in rows), encoding="utf-8")
     return rows
 
 

@@ -36,7 +36,7 @@ from typing import Any, Iterable, Optional
 
 from absl import logging
 
-from zico_jax.results import Progress, ResultsLog
+from zico_jax.results import Progress, ResultsLog, dumps
 from zico_jax.search import pareto as P
 from zico_jax.search.budgets import budgets_from_config, latency_of
 from zico_jax.search.checkpoint import SearchCheckpointer, SearchPreempted
@@ -126,12 +126,12 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     _check_resumable(out, trajectory, config.get("resume", True))
     if writer:
         out.mkdir(parents=True, exist_ok=True)
-        (out / "search_config.json").write_text(json.dumps(trajectory, indent=1, default=str) + "\n")
+        (out / "search_config.json").write_text(dumps(trajectory, indent=1, default=str) + "\n")
         from zico_jax.runtime import run_environment
 
         # the whole config and the environment of the latest (re)start; search_config.json is what resuming checks
         run = {"config": config.to_dict() if hasattr(config, "to_dict") else dict(config), **run_environment()}
-        (out / "run.json").write_text(json.dumps(run, indent=1, default=str) + "\n")
+        (out / "run.json").write_text(dumps(run, indent=1, default=str) + "\n")
     ckpt = SearchCheckpointer(out / "checkpoints", config.checkpoint_every)
     state = ckpt.restore() if config.get("resume", True) else None
     if state is None:
@@ -139,7 +139,8 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     else:
         logging.info("search: resumed at iteration %d from %s", state.iteration, ckpt.directory)
     log = ResultsLog(out / "search.jsonl")
-    cache = {row["arch"]: row for row in log.rows()}
+    # a logged NaN (an unmeasured latency, a failed score) is null in the file: NaN again in memory
+    cache = {row["arch"]: {k: (math.nan if v is None else v) for k, v in row.items()} for row in log.rows()}
     logged_through = max((row.get("iteration", -1) for row in log.rows()), default=-1)
     last_good = [state.to_dict()]
     ckpt.on_sigterm(lambda: EvolutionState.from_dict(last_good[0]))
@@ -197,7 +198,7 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
 
 def _finite(score) -> float:
     """NaN scores (a failed candidate) rank last: -inf (the official code uses -9999)."""
-    score = float(score)
+    score = math.nan if score is None else float(score)
     return -math.inf if math.isnan(score) else score
 
 
@@ -258,7 +259,7 @@ def compare_with_groundtruth(space, budgets, groundtruth, column: str, found: st
 
 
 def write_outputs(out: pathlib.Path, summary: dict, state, cache: dict, mode: str) -> None:
-    (out / "best.json").write_text(json.dumps(summary, indent=1, default=float) + "\n", encoding="utf-8")
+    (out / "best.json").write_text(dumps(summary, indent=1, default=float) + "\n", encoding="utf-8")
     (out / "summary.md").write_text(format_summary(summary) + "\n", encoding="utf-8")
     if mode == "pareto":
         fields = ["arch", "score", "latency", "params", "flops"]

@@ -35,5 +35,7 @@ setup(
         # The PyTorch reference path of the benchmarks (torch==2.13.0 CPU was measured).
         "torch": ["torch>=2.13,<3"],
     },
+    # The compact tables and the CIFAR-10 sample the loaders read by default (zico_jax/packaged_data/*/SOURCE.md).
+    package_data={"zico_jax": ["packaged_data/*.md", "packaged_data/*/*"]},
     entry_points={"console_scripts": ["zico=zico_jax.cli:main"]},
 )

@@ -2,7 +2,7 @@
 
 `TinyNetwork` follows the official NAS-Bench-201 code (`models/cell_searchs` + `cell_infers/tiny_network.py`,
 `InferCell`, `ResNetBasicblock`, `ReLUConvBN`, ...) closely enough that its state-dict names are the official
-ones, i.e. those of ../shared/fixtures/zico_nb201:
+ones, i.e. those of tests/fixtures/zico_nb201:
 
     stem.0 (conv3x3, no bias), stem.1 (BN)
     cells.{i}.layers.{j}.op.1 (conv), .op.2 (BN)         edge j of cell i, for nor_conv_1x1 / nor_conv_3x3
@@ -201,8 +201,8 @@ if __name__ == "__main__":  # check against the golden fixtures
     import pathlib
     import sys
 
-    folder = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parents[2]
-                          / "shared" / "fixtures" / "zico_nb201")
+    folder = pathlib.Path(sys.argv[1] if len(sys.argv) > 1 else pathlib.Path(__file__).resolve().parents[1]
+                          / "tests" / "fixtures" / "zico_nb201")
     for case in json.loads((folder / "expected.json").read_text())["cases"]:
         z64 = fixture_zico(folder / case["file"], case["arch"], torch.float64)
         z32 = fixture_zico(folder / case["file"], case["arch"], torch.float32)

@@ -32,7 +32,7 @@ flags.DEFINE_integer("num_archs", None, "architectures per run (0 or -1: all)")
 flags.DEFINE_integer("batch_size", None, "images per mini-batch")
 flags.DEFINE_integer("num_batches", None, "mini-batches per architecture")
 flags.DEFINE_string("output_dir", None, "folder for the runs, ablation.{csv,md}, heatmap.png, run.json")
-flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA or ../shared/data)")
+flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA, else the data that ships with zico-jax)")
 flags.DEFINE_bool("x64", None, "compute in float64")
 FLAGS = flags.FLAGS
 

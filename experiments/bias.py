@@ -29,7 +29,7 @@ flags.DEFINE_integer("num_archs", None, "architectures to score (0 or -1: all)")
 flags.DEFINE_float("beta", None, "ZiCo-BC's beta of the scoring run (> 0)")
 flags.DEFINE_integer("seed", None, "seed of the weight init and the batch draw")
 flags.DEFINE_string("output_dir", None, "folder for scores.jsonl, bias.*, beta_sweep.*")
-flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA or ../shared/data)")
+flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA, else the data that ships with zico-jax)")
 FLAGS = flags.FLAGS
 
 OVERRIDES = ("space", "dataset", "num_archs", "beta", "seed", "output_dir", "data_dir")

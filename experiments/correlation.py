@@ -35,7 +35,7 @@ flags.DEFINE_integer("num_batches", None, "mini-batches per architecture")
 flags.DEFINE_float("beta", None, "ZiCo-BC's beta")
 flags.DEFINE_integer("seed", None, "seed of the weight init and the batch draw")
 flags.DEFINE_string("output_dir", None, "folder for scores.jsonl, summary.*, config.json, scatter.png")
-flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA or ../shared/data)")
+flags.DEFINE_string("data_dir", None, "data folder (default $ZICO_JAX_DATA, else the data that ships with zico-jax)")
 flags.DEFINE_bool("x64", None, "compute in float64")
 FLAGS = flags.FLAGS
 

@@ -1,4 +1,4 @@
-"""Shared test fixtures: paths to ../shared, tiny NAS-Bench-201 setups, compile counting."""
+"""Shared test fixtures: the packaged data and golden cases, tiny NAS-Bench-201 setups, compile counting."""
 
 from __future__ import annotations
 
@@ -18,14 +18,17 @@ import numpy as np
 import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
-SHARED = pathlib.Path(os.environ.get("ZICO_JAX_SHARED", ROOT.parent / "shared"))
+# The data the loaders read by default (zico_jax/packaged_data) and the golden cases of the official
+# implementation (tests/fixtures): the suite needs nothing outside the repository.
+DATA = pathlib.Path(__file__).resolve().parents[1] / "zico_jax" / "packaged_data"
+FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures"
 
 
 @pytest.fixture(scope="session")
 def golden_dir() -> pathlib.Path:
-    path = SHARED / "fixtures" / "zico_nb201"
+    path = FIXTURES / "zico_nb201"
     if not (path / "expected.json").exists():
-        pytest.fail(f"golden fixtures missing at {path} (set ZICO_JAX_SHARED to the shared/ folder)")
+        pytest.fail(f"golden fixtures missing at {path}")
     return path
 
 

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import DATA, ROOT
 from experiments.configs.ablate import get_config
 from zico_jax import ablation as A
 
@@ -22,7 +22,7 @@ SEEDS = (0, 1)
 def tiny_config(output_dir, **overrides):
     config = get_config()
     config.update(cells=["nats_tss:cifar10"], proxies=",".join(PROXIES), num_archs=6, seeds=list(SEEDS),
-                  batch_size=4, num_batches=2, data_dir=str(SHARED / "data"), output_dir=str(output_dir), log_every=6)
+                  batch_size=4, num_batches=2, data_dir=str(DATA), output_dir=str(output_dir), log_every=6)
     config.space_options = {"C": 4, "N": 1}
     config.update(**overrides)
     return config

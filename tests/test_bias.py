@@ -6,7 +6,7 @@ import json
 import numpy as np
 import pytest
 
-from conftest import SHARED, tiny_batches
+from conftest import DATA, tiny_batches
 from spaces import get_space
 from zico_jax import bias as B
 from zico_jax.engine import Engine
@@ -60,7 +60,7 @@ def test_run_writes_the_tables_and_agrees_with_the_correlation_run(tmp_path):
 
     c = get_config()
     c.update(space_options={"C": 4, "N": 1}, num_archs=12, batch_size=4, num_batches=2, log_every=6,
-             data_dir=str(SHARED / "data"), output_dir=str(tmp_path), betas=(0.0, 1.0, 2.0), bins=2, top_k=3)
+             data_dir=str(DATA), output_dir=str(tmp_path), betas=(0.0, 1.0, 2.0), bins=2, top_k=3)
     report = B.run_bias(c)
     for name in ("bias.md", "bias.csv", "bias.json", "beta_sweep.csv", "bias_depth.png", "beta_sweep.png"):
         assert (tmp_path / name).stat().st_size > 0, name
@@ -96,7 +96,7 @@ def test_zennas_holds_flops_fixed_and_counts_layers(tmp_path):
 
     c = get_config()
     c.update(space="zennas_imagenet", space_options={"image_size": 32, "num_classes": 10}, num_archs=3, batch_size=2,
-             num_batches=2, log_every=5, data_dir=str(SHARED / "data"), output_dir=str(tmp_path), betas=(0.0, 1.0),
+             num_batches=2, log_every=5, data_dir=str(DATA), output_dir=str(tmp_path), betas=(0.0, 1.0),
              bins=1)
     report = B.run_bias(c)
     rows = read_rows(tmp_path / "scores.jsonl")

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from conftest import ROOT, SHARED
+from conftest import DATA, ROOT
 from experiments.configs.correlation import get_config
 from spaces import get_space
 from zico_jax import correlation as C
@@ -21,7 +21,7 @@ PROXIES = ("zico", "zico_bc")
 def tiny_config(output_dir, **overrides):
     config = get_config()
     config.update(space_options={"C": 4, "N": 1}, num_archs=8, batch_size=4, num_batches=2, proxies="zico,zico_bc",
-                  data_dir=str(SHARED / "data"), output_dir=str(output_dir), log_every=4)
+                  data_dir=str(DATA), output_dir=str(output_dir), log_every=4)
     config.update(**overrides)
     return config
 
@@ -56,7 +56,7 @@ def test_end_to_end(complete_run):
     rows = C.read_rows(out / "scores.jsonl")
     assert len(rows) == 8 and len({r["arch"] for r in rows}) == 8
     assert [r["arch"] for r in rows] == C.choose_archs(get_space("nats_tss"), 8, 0)
-    gt = load_nb201(data_dir=SHARED / "data")
+    gt = load_nb201(data_dir=DATA)
     row = rows[0]
     assert row["index"] == gt.index(row["arch"])
     assert row["proxies"] == list(PROXIES) and row["num_batches"] == 2 and row["batch_size"] == 4
@@ -125,7 +125,7 @@ def test_choose_archs_is_a_seeded_prefix_stable_sample():
 
 
 def test_summarize_drops_missing_and_non_finite():
-    gt = load_nb201(data_dir=SHARED / "data")
+    gt = load_nb201(data_dir=DATA)
     archs = gt.archs()[:5]
     truth = gt.values(archs, "cifar10_test")
     rows = [{"arch": a, "p": float(t)} for a, t in zip(archs, truth)]

@@ -32,12 +32,13 @@ def test_data_dir_env_beats_default(monkeypatch, tmp_path):
     assert D.data_dir() == tmp_path
 
 
-def test_data_dir_default_is_shared_beside_project(monkeypatch):
+def test_data_dir_default_is_the_packaged_data(monkeypatch):
     monkeypatch.delenv(D.DATA_ENV, raising=False)
-    expected = pathlib.Path(D.__file__).resolve().parents[2] / "shared" / "data"
-    if not expected.is_dir():
-        pytest.skip(f"no shared data folder at {expected} in this checkout")
-    assert D.data_dir() == expected
+    assert D.data_dir() == D.PACKAGED_DATA == pathlib.Path(D.__file__).resolve().parent / "packaged_data"
+    for table in ("cifar10_sample/cifar10_sample.npz", "nb201_accuracy/nb201_accuracy.csv",
+                  "nasbench_suite_zero_subsets/nb101_accuracy_subset.csv", "ofa_note10_latency_lut/ofa_note10_lut.csv"):
+        assert (D.PACKAGED_DATA / table).is_file(), table
+    assert all((folder / "SOURCE.md").is_file() for folder in D.PACKAGED_DATA.iterdir() if folder.is_dir())
 
 
 def test_data_dir_explicit_missing_folder_is_an_error(monkeypatch, tmp_path):
@@ -49,28 +50,14 @@ def test_data_dir_explicit_missing_folder_is_an_error(monkeypatch, tmp_path):
         D.data_dir()
 
 
-def test_data_dir_nothing_found_names_paths_and_fix(monkeypatch, tmp_path):
+def test_data_dir_missing_packaged_data_names_it_and_the_fix(monkeypatch, tmp_path):
     monkeypatch.delenv(D.DATA_ENV, raising=False)
-    fake_module = tmp_path / "proj" / "zico_jax" / "data.py"  # a project with no shared/ beside it
-    fake_module.parent.mkdir(parents=True)
-    monkeypatch.setattr(D, "__file__", str(fake_module))
-    monkeypatch.chdir(fake_module.parent)
+    monkeypatch.setattr(D, "PACKAGED_DATA", tmp_path / "site-packages" / "zico_jax" / "packaged_data")
     with pytest.raises(D.DataNotFoundError) as err:
         D.data_dir()
     msg = str(err.value)
-    assert str(tmp_path / "shared" / "data") in msg and "--data_dir" in msg and D.DATA_ENV in msg
+    assert str(D.PACKAGED_DATA) in msg and "--data_dir" in msg and D.DATA_ENV in msg
     assert isinstance(err.value, FileNotFoundError)
-
-
-def test_data_dir_falls_back_to_cwd(monkeypatch, tmp_path):
-    monkeypatch.delenv(D.DATA_ENV, raising=False)
-    monkeypatch.setattr(D, "__file__", str(tmp_path / "x" / "y" / "z" / "data.py"))
-    (tmp_path / "work" / "shared" / "data").mkdir(parents=True)
-    (tmp_path / "work" / "sub").mkdir()
-    monkeypatch.chdir(tmp_path / "work")
-    assert D.data_dir() == tmp_path / "work" / "shared" / "data"
-    monkeypatch.chdir(tmp_path / "work" / "sub")  # ../shared/data
-    assert D.data_dir().resolve() == (tmp_path / "work" / "shared" / "data").resolve()
 
 
 # --- load_images ----------------------------------------------------------------------------------------------------

@@ -1,4 +1,4 @@
-"""Golden cases computed by the official PyTorch implementation (../shared/fixtures/zico_nb201).
+"""Golden cases computed by the official PyTorch implementation (tests/fixtures/zico_nb201).
 
 float64 must match to 1e-6 relative; float32 within 3e-2 (the official code's own float32-vs-float64 spread
 reaches 2%: the statistic divides by tiny standard deviations).

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from conftest import SHARED, count_compilations
+from conftest import DATA, count_compilations
 from spaces.base import GenotypeError
 from spaces import transnas101_tasks as T
 from spaces.base import get_space, parse_space_options
@@ -28,7 +28,7 @@ ARCH = {"micro": "64-41414-3_12_213", "macro": "64-1234-basic"}  # every kind of
 # Compiled tests: macro 2311 has all three kinds of block (identity, channel-doubling and stride-2 shortcut) in
 # four distinct shapes (1234 has seven: compilations are what the tests spend their time on).
 TAPE_ARCH = {"micro": "64-41414-3_12_213", "macro": "64-2311-basic"}
-CSV = {s: SHARED / "data" / "nasbench_suite_zero_subsets" / f"tnb101_{s}_accuracy_subset.csv" for s in SPACES}
+CSV = {s: DATA / "nasbench_suite_zero_subsets" / f"tnb101_{s}_accuracy_subset.csv" for s in SPACES}
 HW = 16  # tiny test networks: base channels 4, 16x16 images, micro skeleton "4" (one reducing + one normal cell)
 
 
@@ -348,7 +348,7 @@ def test_taskonomy_loader_reports_missing_data(tmp_path):
 @pytest.mark.parametrize("kind", SPACES)
 def test_groundtruth_from_the_offline_csv(kind, monkeypatch):
     monkeypatch.delenv(GT.TNB101_ENV[kind], raising=False)
-    gt = load_groundtruth(f"transnas101_{kind}", data_dir=SHARED / "data", task="jigsaw")
+    gt = load_groundtruth(f"transnas101_{kind}", data_dir=DATA, task="jigsaw")
     with open(CSV[kind], newline="") as f:
         rows = [r for r in csv.DictReader(f) if r["task"] == "jigsaw"]
     assert len(gt) == len(rows) and gt.columns == ("val_metric",)
@@ -359,9 +359,9 @@ def test_groundtruth_from_the_offline_csv(kind, monkeypatch):
 
 def test_groundtruth_errors_and_precedence(tmp_path, monkeypatch):
     with pytest.raises(ValueError, match="pass task=, one of class_scene"):
-        GT.load_tnb101_micro(data_dir=SHARED / "data")
+        GT.load_tnb101_micro(data_dir=DATA)
     with pytest.raises(ValueError, match="unknown task 'depth'"):
-        GT.load_tnb101_macro(data_dir=SHARED / "data", task="depth")
+        GT.load_tnb101_macro(data_dir=DATA, task="depth")
     own = tmp_path / "mine.csv"
     own.write_text("task,naslib_op_indices,tnb_arch_str,val_metric\nnormal,1-2-3-4-0-0,64-1234-basic,0.5\n")
     monkeypatch.setenv(GT.TNB101_ENV["macro"], str(own))

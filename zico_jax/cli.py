@@ -37,7 +37,7 @@ def _common(p: argparse.ArgumentParser):
     p.add_argument("--seed", type=int, default=0, help="seed of the weights and of the batch draw")
     p.add_argument("--dataset", default="cifar10", help="cifar10 | cifar100 | imagenet16_120")
     p.add_argument("--data-source", default="offline", choices=("offline", "tfds"))
-    p.add_argument("--data-dir", default=None, help="folder with the offline data (default ../shared/data)")
+    p.add_argument("--data-dir", default=None, help="folder with the offline data (default: $ZICO_JAX_DATA, else the data that ships with zico-jax)")
     p.add_argument("--backend", default="auto", choices=("auto", "tape", "supernet"))
     p.add_argument("--x64", action="store_true", help="compute in float64")
     p.add_argument("--candidate-batch", type=int, default=8, help="candidates per device call (supernet backend)")

@@ -14,14 +14,14 @@ Sources:
   * a user's own batches: `load_inputs_npz` / `batches_from_arrays` take fixed images (NCHW as PyTorch writes them,
     or NHWC) and cut them into contiguous mini-batches, so the same images can be fed to a PyTorch reference.
 
-The data folder is found by `data_dir`: explicit argument > $ZICO_JAX_DATA > `shared/data` beside the project root >
-`./shared/data` or `../shared/data` relative to the working directory.
+The data folder is found by `data_dir`: explicit argument > $ZICO_JAX_DATA > the tables and samples that ship with
+zico-jax (`zico_jax/packaged_data`, each folder with its SOURCE.md), so a plain `pip install` needs nothing else.
 
 Example:
     >>> x, y = load_images("cifar10", "train")               # (1000, 32, 32, 3) float32, (1000,) int32
     >>> xs, ys = make_batches(x, y, num_batches=2, batch_size=128, seed=0)
     >>> xs.shape, ys.shape
-    ((2, 64, 32, 32, 3), (2, 64))
+    ((2, 128, 32, 32, 3), (2, 128))
 """
 
 from __future__ import annotations
@@ -33,6 +33,8 @@ import pathlib
 import numpy as np
 
 DATA_ENV = "ZICO_JAX_DATA"
+# The compact tables and the CIFAR-10 sample, installed with the package (see its README.md and SOURCE.md files).
+PACKAGED_DATA = pathlib.Path(__file__).resolve().parent / "packaged_data"
 
 DATASETS = ("cifar10", "cifar100", "imagenet16_120")
 SPLITS = ("train", "test")
@@ -73,7 +75,7 @@ class DataNotFoundError(FileNotFoundError):
 
 
 def data_dir(override: str | os.PathLike | None = None) -> pathlib.Path:
-    """The data folder: `override` > $ZICO_JAX_DATA > `shared/data` beside the project > ./shared/data, ../shared/data.
+    """The data folder: `override` > $ZICO_JAX_DATA > the data that ships with zico-jax (`PACKAGED_DATA`).
 
     An explicit choice (argument or environment variable) that does not exist is an error rather than silently
     falling back to another folder, so a typo never scores on different data than intended.
@@ -88,15 +90,10 @@ def data_dir(override: str | os.PathLike | None = None) -> pathlib.Path:
             return p
         raise DataNotFoundError(f"data folder {p} (from {origin}) does not exist; pass --data_dir or set {DATA_ENV} "
                                 "to an existing folder")
-    # parents[2] of .../<project>/zico_jax/data.py is the folder holding the project, where shared/ sits.
-    candidates = [pathlib.Path(__file__).resolve().parents[2] / "shared" / "data",
-                  pathlib.Path.cwd() / "shared" / "data",
-                  pathlib.Path.cwd().parent / "shared" / "data"]
-    for p in candidates:
-        if p.is_dir():
-            return p
-    tried = ", ".join(str(p) for p in candidates)
-    raise DataNotFoundError(f"no data folder found (tried {tried}); pass --data_dir or set {DATA_ENV}")
+    if PACKAGED_DATA.is_dir():
+        return PACKAGED_DATA
+    raise DataNotFoundError(f"the data that ships with zico-jax is missing ({PACKAGED_DATA}): reinstall zico-jax, or "
+                            f"pass --data_dir or set {DATA_ENV} to a folder with the same layout")
 
 
 def _check_choice(what: str, value: str, valid: tuple[str, ...]) -> None:

@@ -16,7 +16,8 @@ passed through and their updates discarded: ZiCo never reads running statistics.
 `method` picks how the N gradients are laid out inside the one call; the values are the same:
   * "vmap"   - one batched program; XLA turns the weight gradients into grouped convolutions.
   * "unroll" - the N grads unrolled in Python inside the jitted function; cheaper on XLA:CPU for N <= 4
-    (`../shared/NOTES-jax-cpu.md`), and the shape the engine's CPU backend uses.
+    (XLA:CPU runs the vmapped weight gradients as slower grouped convolutions), and the shape the engine's CPU
+    backend uses.
   * "map"    - `lax.map` over the batches (a loop inside the program; least memory).
 `looped_grads` is the plain Python loop of N separate `jax.grad` calls, the reference the tests compare with.
 

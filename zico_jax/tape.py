@@ -2,7 +2,7 @@
 
 Why: XLA:CPU runs convolutions inside `cond`/`switch` bodies as slow generic thunks, so a control-flow supernet
 is ~10x slower than a network compiled for one genotype, and compiling per genotype costs seconds each
-(`../shared/NOTES-jax-cpu.md`). A network is instead a short list of module applications (`TapeNode`s); each
+(measured on this project's CPU machines). A network is instead a short list of module applications (`TapeNode`s); each
 distinct (module config, input shape) is compiled once, as forward and as backward, and the candidates of a
 space reuse the same small set of executables: the number of compilations does not grow with the number of
 candidates.

@@ -7,7 +7,7 @@ Fields:
   task                   TransNAS-Bench-101's task (class_scene, class_object, jigsaw, room_layout, autoencoder,
                          normal, segmentsemantic): the decoder, loss, targets and ground-truth rows.
   dataset, data_source   cifar10 | cifar100 | imagenet16_120; offline (bundled CIFAR-10 sample) | tfds.
-  data_dir               data folder (None: $ZICO_JAX_DATA or ../shared/data).
+  data_dir               data folder (None: $ZICO_JAX_DATA, else the data that ships with zico-jax).
   groundtruth            benchmark table (None: the space's default table in the data folder).
   proxies                comma-separated registered proxy names; params and flops are always reported beside them.
   num_archs, arch_seed   how many architectures (0 or -1: all) and which: the first num_archs of a permutation of

@@ -29,7 +29,7 @@ Registered names (`get_latency_table(name)`, `latency_table_names()`): `nb201_sd
 `nb201_sd855_dsp`; `nb201_brpnas_<column>` for each BRP-NAS column and `nb201_<device>` for each HELP device
 (one-device tables); `nb201_brpnas`, `nb201_help` (all devices of a file); `note10_lut`.
 
-Tables are read from the shared data folder (`zico_jax.data.data_dir`: argument > $ZICO_JAX_DATA > shared/data).
+Tables are read from the data folder (`zico_jax.data.data_dir`: argument > $ZICO_JAX_DATA > the packaged data).
 Every loader validates its file: errors name the file, line and column (missing columns, non-numeric or negative
 values, unknown devices or columns, duplicate keys).
 

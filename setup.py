@@ -8,6 +8,13 @@ setup(
     description="ZiCo / ZiCo-BC zero-shot NAS proxies in JAX/Flax: search spaces, fast scoring, correlation, search",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    classifiers=[
+        "License :: OSI Approved :: Apache Software License",
+        "Programming Language :: Python :: 3",
+        "Intended Audience :: Science/Research",
+        "Topic :: Scientific/Engineering :: Artificial Intelligence",
+    ],
     python_requires=">=3.10",
     packages=find_packages(include=["zico_jax", "zico_jax.*", "spaces", "spaces.*", "experiments", "experiments.*"]),
     # Ranges are the versions tested together (jax 0.10.2, flax 0.12.8, ...); the upper bounds keep a future
@@ -36,6 +43,6 @@ setup(
         "torch": ["torch>=2.13,<3"],
     },
     # The compact tables and the CIFAR-10 sample the loaders read by default (zico_jax/packaged_data/*/SOURCE.md).
-    package_data={"zico_jax": ["packaged_data/*.md", "packaged_data/*/*"]},
+    package_data={"zico_jax": ["py.typed", "packaged_data/*.md", "packaged_data/*/*"]},
     entry_points={"console_scripts": ["zico=zico_jax.cli:main"]},
 )

@@ -217,3 +217,29 @@ def test_load_inputs_npz(tmp_path):
         D.load_inputs_npz(tmp_path / "bad.npz", 2)
     with pytest.raises(D.DataNotFoundError, match="missing.npz"):
         D.load_inputs_npz(tmp_path / "missing.npz", 2)
+
+
+def test_tensorflow_is_kept_off_the_accelerators():
+    """The tfds input pipeline's TensorFlow is told to see no GPU (it decodes on the host; JAX owns the device)."""
+    calls = []
+
+    class FakeConfig:
+        @staticmethod
+        def set_visible_devices(devices, kind):
+            calls.append((list(devices), kind))
+
+    class FakeTF:
+        config = FakeConfig
+
+    D.keep_tensorflow_off_accelerators(FakeTF)
+    assert calls == [([], "GPU")]
+
+    class InitialisedConfig:
+        @staticmethod
+        def set_visible_devices(devices, kind):
+            raise RuntimeError("Visible devices cannot be modified after being initialized")
+
+    class InitialisedTF:
+        config = InitialisedConfig
+
+    D.keep_tensorflow_off_accelerators(InitialisedTF)  # harmless once TF has its devices

@@ -48,3 +48,24 @@ def test_sharded_scores_equal_single_device_scores():
         np.testing.assert_array_equal(one, [s[proxy] for s in out["eight"]])
         np.testing.assert_array_equal(one, [s[proxy] for s in out["two"]])  # another batch shape
     # (that the supernet program scores as the tape and the standalone network do: tests/test_engine.py)
+
+
+def test_distributed_initialisation_is_explicit(monkeypatch):
+    """jax.distributed.initialize() runs only when asked ($ZICO_JAX_DISTRIBUTED or an explicit True), never because
+    the environment looks like a cluster (a SLURM job id, a coordinator address)."""
+    from zico_jax import sharding
+
+    calls = []
+    monkeypatch.setattr(sharding.jax.distributed, "initialize", lambda *a, **k: calls.append(1))
+    monkeypatch.setattr(sharding.jax.distributed, "is_initialized", lambda: False)
+    monkeypatch.delenv(sharding.DISTRIBUTED_ENV, raising=False)
+    monkeypatch.setenv("SLURM_JOB_ID", "123")
+    monkeypatch.setenv("JAX_COORDINATOR_ADDRESS", "10.0.0.1:1234")
+    sharding.initialize_distributed()
+    assert calls == []
+    monkeypatch.setenv(sharding.DISTRIBUTED_ENV, "1")
+    sharding.initialize_distributed()
+    assert calls == [1]
+    monkeypatch.setenv(sharding.DISTRIBUTED_ENV, "0")
+    sharding.initialize_distributed(True)
+    assert calls == [1, 1]

@@ -155,11 +155,15 @@ if [ -n "$DEST" ] && gcloud storage ls "$DEST/" >/dev/null 2>&1; then
     gcloud storage rsync -r --delete-unmatched-destination-objects "$DEST" "$OUT"
   fi
 fi
-# Multi-host slice: zico_jax.sharding.initialize_distributed() calls jax.distributed.initialize() when the
-# environment names several processes; name the coordinator (worker 0) so it does (JAX detects the rest).
-if [ "$NUM_WORKERS" -gt 1 ] && [ -z "${JAX_COORDINATOR_ADDRESS:-}" ] && [ -z "${TPU_WORKER_HOSTNAMES:-}" ]; then
-  first="${ENDPOINTS%%,*}"
-  export JAX_COORDINATOR_ADDRESS="${first##*:}:$COORDINATOR_PORT"
+# Multi-host slice: ZICO_JAX_DISTRIBUTED=1 makes zico_jax.sharding.initialize_distributed() call
+# jax.distributed.initialize(); name the coordinator (worker 0) where the ssh session lacks the TPU variables (JAX
+# detects the rest).
+if [ "$NUM_WORKERS" -gt 1 ]; then
+  export ZICO_JAX_DISTRIBUTED=1
+  if [ -z "${JAX_COORDINATOR_ADDRESS:-}" ] && [ -z "${TPU_WORKER_HOSTNAMES:-}" ]; then
+    first="${ENDPOINTS%%,*}"
+    export JAX_COORDINATOR_ADDRESS="${first##*:}:$COORDINATOR_PORT"
+  fi
 fi
 export ZICO_JAX_DATA="$DATA_DIR"
 mkdir -p "$HOME/$LOG_DIR"

@@ -145,6 +145,16 @@ def _has_tensorflow() -> bool:
     return importlib.util.find_spec("tensorflow") is not None
 
 
+def keep_tensorflow_off_accelerators(tf) -> None:
+    """TensorFlow (tfds' input pipeline) sees no GPU, so it neither claims GPU memory nor competes with JAX for
+    the accelerator: it only decodes on the host (as the flax examples and big_vision do). A no-op once TF has
+    initialised its devices (it then raises RuntimeError, which is harmless here)."""
+    try:
+        tf.config.set_visible_devices([], "GPU")
+    except RuntimeError:  # devices already initialised: nothing to change any more
+        pass
+
+
 def _load_tfds(dataset: str, split: str, folder, limit: int | None) -> tuple[np.ndarray, np.ndarray]:
     # tfds and tensorflow are optional and heavy: import them only when asked for. tfds imports without tensorflow
     # but needs it to decode the prepared tfrecords, so check for it up front for a clear message.
@@ -155,6 +165,9 @@ def _load_tfds(dataset: str, split: str, folder, limit: int | None) -> tuple[np.
         raise ImportError(f"source='tfds' needs tensorflow_datasets and tensorflow; {hint}") from e
     if not _has_tensorflow():
         raise ImportError(f"source='tfds' needs tensorflow to read the prepared datasets; {hint}")
+    import tensorflow as tf
+
+    keep_tensorflow_off_accelerators(tf)
     name = _TFDS_NAMES[dataset]
     tfds_split = _TFDS_SPLITS.get(dataset, {}).get(split, split)
     if limit is not None and dataset != "imagenet16_120":

@@ -41,7 +41,7 @@ def config_from_flags(argv, flag_values, names):
 
 
 def prepare_runtime(config) -> None:
-    """`jax.distributed.initialize()` when the environment names several processes (a no-op otherwise), float64
+    """`jax.distributed.initialize()` when `config.distributed` or $ZICO_JAX_DISTRIBUTED asks for it, float64
     when `config.x64`, JAX's persistent compilation cache unless `config.compilation_cache` is False, and orbax's
     per-checkpoint INFO lines filtered out of the log."""
     import logging
@@ -54,7 +54,7 @@ def prepare_runtime(config) -> None:
     # orbax logs every checkpoint step at INFO: keep its warnings, drop the rest so progress lines stay readable.
     absl_logging.get_absl_handler().python_handler.addFilter(
         lambda record: "orbax" not in record.pathname or record.levelno >= logging.WARNING)
-    initialize_distributed()
+    initialize_distributed(config.get("distributed") or None)
     if config.get("x64"):
         jax.config.update("jax_enable_x64", True)
     if config.get("compilation_cache", True):

@@ -63,15 +63,19 @@ def to_host(tree):
     return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def initialize_distributed(enabled: bool | None = None) -> None:
-    """`jax.distributed.initialize()` on a multi-host run (TPU pod slice, or a cluster JAX auto-detects).
+DISTRIBUTED_ENV = "ZICO_JAX_DISTRIBUTED"
 
-    enabled=None: only where the environment says several processes take part (a TPU VM slice with more than one
-    worker, or the JAX_COORDINATOR_ADDRESS / SLURM variables), so single-host runs never wait for a coordinator.
+
+def initialize_distributed(enabled: bool | None = None) -> None:
+    """`jax.distributed.initialize()` for a multi-host run (TPU pod slice, GPU cluster), when asked explicitly.
+
+    enabled=None reads $ZICO_JAX_DISTRIBUTED ("1"/"true" to initialise). Nothing is inferred from the environment (a
+    SLURM job or a TPU VM is not necessarily a multi-process run), so a single-host run never waits for a
+    coordinator; JAX then detects the process count, index and coordinator where it can (TPU metadata, SLURM, ...),
+    or reads them from JAX_COORDINATOR_ADDRESS / JAX_NUM_PROCESSES / JAX_PROCESS_ID.
     """
     if enabled is None:
-        enabled = any(os.environ.get(v) for v in ("JAX_COORDINATOR_ADDRESS", "SLURM_JOB_ID")) or (
-            len([w for w in os.environ.get("TPU_WORKER_HOSTNAMES", "").split(",") if w]) > 1)
+        enabled = os.environ.get(DISTRIBUTED_ENV, "").strip().lower() in ("1", "true", "yes")
     if enabled and not jax.distributed.is_initialized():
         jax.distributed.initialize()
 

@@ -110,6 +110,7 @@ def _import_tfds():
     except ImportError as e:
         raise ImportError("dataset 'imagenet2012' needs tensorflow and tensorflow_datasets; install them with: "
                           "pip install 'zico-jax[tfds]'") from e
+    D.keep_tensorflow_off_accelerators(tf)
     return tfds, tf
 
 

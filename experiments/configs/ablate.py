@@ -47,5 +47,6 @@ def get_config() -> ml_collections.ConfigDict:
     config.backend = "auto"
     config.candidate_batch = 8
     config.compilation_cache = True
+    config.distributed = False  # jax.distributed.initialize() (multi-host); also $ZICO_JAX_DISTRIBUTED=1
     config.log_every = 25
     return config

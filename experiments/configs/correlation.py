@@ -56,6 +56,7 @@ def get_config() -> ml_collections.ConfigDict:
     config.count_transposed_conv = False
     config.candidate_batch = 8
     config.compilation_cache = True
+    config.distributed = False  # jax.distributed.initialize() (multi-host); also $ZICO_JAX_DISTRIBUTED=1
     config.output_dir = ml_collections.config_dict.placeholder(str)
     config.log_every = 25
     return config

@@ -141,6 +141,7 @@ def _default_config() -> ml_collections.ConfigDict:
     config.backend = "auto"
     config.candidate_batch = 8
     config.compilation_cache = True
+    config.distributed = False  # jax.distributed.initialize() (multi-host); also $ZICO_JAX_DISTRIBUTED=1
     config.seed = 0
     config.output_dir = placeholder(str)
     config.checkpoint_every = 1000

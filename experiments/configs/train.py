@@ -68,4 +68,5 @@ def get_config() -> ml_collections.ConfigDict:
     config.checkpoint_every = placeholder(int)
     config.max_to_keep = 2
     config.compilation_cache = True
+    config.distributed = False  # jax.distributed.initialize() (multi-host); also $ZICO_JAX_DISTRIBUTED=1
     return config

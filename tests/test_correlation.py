@@ -1,5 +1,6 @@
 """run_correlation end to end on a tiny NAS-Bench-201 (C=4, N=1): rows, summary, plot, resume, config checks."""
 
+import csv
 import json
 import math
 import shutil
@@ -94,6 +95,37 @@ def test_resume_scores_only_missing_archs(complete_run, tmp_path, count_scored):
     count_scored.clear()  # a finished run resumes to nothing and only re-summarises
     C.run_correlation(tiny_config(tmp_path))
     assert count_scored == []
+
+
+def _csv_rows(path):
+    with open(path, newline="", encoding="utf-8") as f:
+        return list(csv.DictReader(f))
+
+
+def test_scores_csv_matches_the_jsonl_rows(complete_run, tmp_path, count_scored):
+    out, _ = complete_run
+    rows = C.read_rows(out / "scores.jsonl")
+    table = _csv_rows(out / "scores.csv")
+    header = ["arch", "index", *PROXIES, "params", "flops", "layers_counted", "seconds", "cifar10valid_valid",
+              "cifar10_test"]
+    assert list(table[0]) == header and [t["arch"] for t in table] == [r["arch"] for r in rows]
+    gt = load_nb201(data_dir=DATA)
+    for line, row in zip(table, rows):
+        assert int(line["index"]) == row["index"] and int(line["params"]) == row["params"]
+        assert int(line["layers_counted"]) == row["layers_counted"]
+        assert [float(line[p]) for p in (*PROXIES, "seconds")] == [row[p] for p in (*PROXIES, "seconds")]
+        assert float(line["cifar10_test"]) == gt.value(row["arch"], "cifar10_test")
+
+    # A resumed run rewrites the whole table from every row; a null (NaN) score is an empty cell.
+    lines = (out / "scores.jsonl").read_text().splitlines()
+    first = json.loads(lines[0])
+    first["zico_bc"] = None
+    (tmp_path / "scores.jsonl").write_text("\n".join([json.dumps(first), *lines[1:]]) + "\n")
+    C.run_correlation(tiny_config(tmp_path))
+    assert count_scored == []
+    resumed = _csv_rows(tmp_path / "scores.csv")
+    assert len(resumed) == 8 and resumed[0]["zico_bc"] == "" and resumed[1:] == table[1:]
+    assert resumed[0]["zico"] == table[0]["zico"]
 
 
 def test_resume_with_other_settings_is_an_error(complete_run, tmp_path, count_scored):

@@ -94,3 +94,17 @@ def test_every_writer_emits_strict_json(tmp_path):
     write_json(tmp_path / "s.json", {"x": [1.0, -math.inf], "y": {"z": math.nan}})
     assert strict((tmp_path / "s.json").read_text()) == {"x": [1.0, None], "y": {"z": None}}
     assert strict(dumps({"k": (math.nan, 2)})) == {"k": [None, 2]}
+
+
+def test_write_csv_empty_cells_for_missing_and_nan(tmp_path):
+    import csv
+
+    import numpy as np
+
+    path = results.write_csv(tmp_path / "sub" / "t.csv", [
+        {"arch": "a,b", "x": 0.1, "n": 3, "y": float("nan")},
+        {"arch": "c", "x": np.float32("nan"), "n": None, "y": float("inf"), "extra": 1}], ["arch", "x", "n", "y"])
+    with open(path, newline="") as f:
+        table = list(csv.reader(f))
+    assert table == [["arch", "x", "n", "y"], ["a,b", "0.1", "3", ""], ["c", "", "", ""]]
+    assert not (tmp_path / "sub" / "t.csv.tmp").exists()

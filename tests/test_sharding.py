@@ -69,3 +69,15 @@ def test_distributed_initialisation_is_explicit(monkeypatch):
     monkeypatch.setenv(sharding.DISTRIBUTED_ENV, "0")
     sharding.initialize_distributed(True)
     assert calls == [1, 1]
+
+
+def test_candidate_mesh_axis_is_auto():
+    """The candidate axis is Auto whatever the jax release defaults to (jax.make_mesh and, from 0.12, AbstractMesh
+    default to Explicit, under which the networks' reshapes fail to partition)."""
+    from jax.sharding import AxisType
+
+    from zico_jax.sharding import AXIS, candidate_mesh
+
+    mesh = candidate_mesh()
+    assert mesh.axis_names == (AXIS,) and tuple(mesh.axis_types) == (AxisType.Auto,)
+    assert tuple(mesh.abstract_mesh.axis_types) == (AxisType.Auto,)

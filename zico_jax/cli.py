@@ -7,6 +7,9 @@
     zico export-layers --space nats_tss --sample 100 --output to_measure.csv [--arch ...] [--archs-file F]
                (the distinct layers of those networks, to measure on a phone and load back with
                zico_jax.latency.load_layer_table)
+    zico data list [--cache-dir DIR]          (the official benchmark files zico-jax can fetch, and where they are)
+    zico data fetch NAME [--cache-dir DIR]    (download one into $ZICO_JAX_CACHE_DIR, verified where a sha256 is
+               published, and print how to point the loaders at it; see zico_jax.fetch)
 
 Bad input (unknown op, wrong node count, bad edge source, missing file, mismatched weights) exits with status 2
 and one line `zico: error: ...` that names the offending part, never a traceback.
@@ -74,6 +77,16 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--resolution", type=int, default=None, help="write this input resolution in each row")
     export.add_argument("--output", required=True, help="CSV to write (LayerKey fields + an empty latency_ms)")
     export.add_argument("--no-compilation-cache", action="store_true", help=argparse.SUPPRESS)
+    data = sub.add_parser("data", help="list or fetch the full official benchmark files")
+    data_sub = data.add_subparsers(dest="data_command", required=True)
+    data_list = data_sub.add_parser("list", help="the fetchable files, their URLs and checksums")
+    data_fetch = data_sub.add_parser("fetch", help="download one file into the cache folder (verified by sha256 "
+                                     "where one is published)")
+    data_fetch.add_argument("name", help="registry name, e.g. nasbench101 (see `zico data list`)")
+    for p in (data_list, data_fetch):
+        p.add_argument("--cache-dir", default=None,
+                       help="download folder (default: $ZICO_JAX_CACHE_DIR, else pooch.os_cache('zico_jax'))")
+        p.add_argument("--no-compilation-cache", action="store_true", help=argparse.SUPPRESS)
     return parser
 
 
@@ -167,8 +180,34 @@ def cmd_export_layers(args) -> int:
     return 0
 
 
+def cmd_data(args) -> int:
+    from zico_jax import fetch
+
+    if args.data_command == "list":
+        print(fetch.format_list(args.cache_dir))
+        return 0
+    try:
+        path = fetch.fetch(args.name, args.cache_dir, progressbar=sys.stderr.isatty())
+    except fetch.TfdsDataset as e:  # not an error: the dataset is prepared by tfds, here is the command
+        print(e)
+        return 0
+    print(fetch.instructions(fetch.get(args.name), path))
+    return 0
+
+
+def _bad_input(err) -> int:
+    message = err.args[0] if isinstance(err, KeyError) and err.args else err
+    print(f"zico: error: {message}", file=sys.stderr)
+    return EXIT_BAD_INPUT
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "data":  # no JAX: `zico data` starts fast
+        try:
+            return cmd_data(args)
+        except (FileNotFoundError, KeyError, ValueError, ImportError) as err:
+            return _bad_input(err)
     import jax
 
     if getattr(args, "x64", False):
@@ -184,9 +223,7 @@ def main(argv=None) -> int:
         commands = {"score": cmd_score, "correlate": cmd_correlate, "export-layers": cmd_export_layers}
         return commands[args.command](args)
     except (GenotypeError, WeightImportError, FileNotFoundError, KeyError, ValueError) as err:
-        message = err.args[0] if isinstance(err, KeyError) and err.args else err
-        print(f"zico: error: {message}", file=sys.stderr)
-        return EXIT_BAD_INPUT
+        return _bad_input(err)
 
 
 if __name__ == "__main__":

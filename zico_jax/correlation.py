@@ -18,7 +18,8 @@
   4. summarises ALL rows of scores.jsonl (resumed ones too) against the benchmark: Kendall tau-b, Spearman rho and
      top-10% precision per proxy and accuracy column (`zico_jax.metrics`), with params and FLOPs beside the
      proxies as free baselines, and writes summary.json, summary.md, config.json (config, library versions,
-     devices) and scatter.png.
+     devices), scatter.png and scores.csv (`write_scores_csv`: one line per architecture, its scores, counts,
+     seconds and ground-truth columns; rewritten whole from all rows on every run, resumed ones too).
 Ground-truth columns: NAS-Bench-201 / NATS-Bench: cifar10 -> cifar10valid_valid and cifar10_test; cifar100 ->
 cifar100_test; imagenet16_120 -> imagenet16_120_test. Other benchmarks: every column of their table (NB101's
 val_accuracy, TransNAS-Bench-101's val_metric of the chosen `task`). The scatter plots use the last column.
@@ -46,7 +47,7 @@ from zico_jax import data as D
 from zico_jax.groundtruth import GroundTruth, load_groundtruth
 from zico_jax.metrics import rank_correlations
 from zico_jax.proxies import registry as R
-from zico_jax.results import Progress, ResultsLog, read_rows, write_json
+from zico_jax.results import Progress, ResultsLog, read_rows, write_csv, write_json
 from zico_jax.sharding import peak_memory_bytes
 
 GROUNDTRUTH_COLUMNS = {
@@ -105,6 +106,7 @@ def run_correlation(config) -> dict[str, Any]:
         write_json(out / "summary.json", summary)
         (out / "summary.md").write_text(format_table(summary) + "\n", encoding="utf-8")
         plot_scatter(rows, groundtruth, summary, out / "scatter.png")
+        write_scores_csv(out / "scores.csv", rows, groundtruth, proxies, columns)
     return summary
 
 
@@ -218,6 +220,22 @@ def summarize(rows: Sequence[Mapping[str, Any]], groundtruth: GroundTruth, proxi
             correlations[proxy][column] = stats
     return {"num_rows": len(unique), "num_with_truth": sum(a in groundtruth for a in archs), "proxies": list(proxies),
             "columns": list(columns), "correlations": correlations}
+
+
+def write_scores_csv(path, rows: Sequence[Mapping[str, Any]], groundtruth: GroundTruth | None,
+                     proxies: Sequence[str], columns: Sequence[str]) -> pathlib.Path:
+    """scores.csv: one line per architecture (its first row, in file order) with the columns arch, index, every
+    proxy, params, flops, layers_counted, seconds, then the ground-truth `columns` (from `groundtruth`, empty where
+    it lacks the arch). Missing, null and NaN values are empty cells (`results.write_csv`)."""
+    header = list(dict.fromkeys(["arch", "index", *proxies, "params", "flops", "layers_counted", "seconds"]))
+    truth_columns = [c for c in columns if c not in header]
+    table = []
+    for row in first_rows(rows):
+        line = {k: row.get(k) for k in header}
+        if groundtruth is not None and row["arch"] in groundtruth:
+            line.update({c: groundtruth.value(row["arch"], c) for c in truth_columns})
+        table.append(line)
+    return write_csv(path, table, header + truth_columns)
 
 
 def format_table(summary: Mapping[str, Any]) -> str:

@@ -26,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
 import os
 import pathlib
@@ -165,9 +166,8 @@ def _load_tfds(dataset: str, split: str, folder, limit: int | None) -> tuple[np.
         raise ImportError(f"source='tfds' needs tensorflow_datasets and tensorflow; {hint}") from e
     if not _has_tensorflow():
         raise ImportError(f"source='tfds' needs tensorflow to read the prepared datasets; {hint}")
-    import tensorflow as tf
-
-    keep_tensorflow_off_accelerators(tf)
+    if importlib.util.find_spec("tensorflow") is not None:  # before tfds initialises TensorFlow's devices
+        keep_tensorflow_off_accelerators(importlib.import_module("tensorflow"))
     name = _TFDS_NAMES[dataset]
     tfds_split = _TFDS_SPLITS.get(dataset, {}).get(split, split)
     if limit is not None and dataset != "imagenet16_120":

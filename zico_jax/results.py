@@ -11,6 +11,9 @@ writer first ends the partial line, so the rewritten row starts on a line of its
 Only process 0 writes (`jax.process_index() == 0`); on the other processes of a multi-host run `append` is a
 no-op, while `done()` still reads the shared file so that every process skips the same candidates.
 
+`write_csv(path, rows, columns)` writes rows as a CSV table (empty cells for missing, None or NaN values); the
+correlation run uses it for scores.csv.
+
 `Progress` wraps tqdm (count, rate, time left) for interactive runs and, every `log_every` items, writes one plain
 absl log line (count/total, rate/s, ETA) so that logs of batch jobs show progress too.
 
@@ -25,9 +28,11 @@ Example:
 
 from __future__ import annotations
 
+import csv
 import datetime
 import json
 import math
+import numbers
 import os
 import pathlib
 import sys
@@ -207,6 +212,39 @@ def write_json(path: str | os.PathLike, obj) -> None:
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+
+
+def write_csv(path: str | os.PathLike, rows, columns) -> pathlib.Path:
+    """`rows` (mappings) as a CSV table at `path` (parent folders created), replacing any file there.
+
+    One header line (`columns`, in order) and one line per row, through the csv module (RFC 4180 quoting; a
+    field missing from a row, None, NaN or an infinity is an empty cell; floats are written as `repr` does,
+    which reads back exactly). The table is written to a temporary file and then renamed, so a reader never sees
+    a half-written one. Returns the path. Callers write it on the writer process only (`is_writer`), as for
+    the other results files.
+    """
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    columns = list(columns)
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", encoding="utf-8", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(columns)
+        for row in rows:
+            writer.writerow([_csv_cell(row.get(column)) for column in columns])
+    os.replace(tmp, path)
+    return path
+
+
+def _csv_cell(value) -> str:
+    if isinstance(value, numbers.Real) and not isinstance(value, numbers.Integral):  # float, numpy floats
+        value = float(value)
+        return repr(value) if math.isfinite(value) else ""
+    if value is None:
+        return ""
+    if isinstance(value, (Mapping, list, tuple)):
+        return dumps(value, sort_keys=True, default=str)
+    return str(value)
 
 
 def _nan_to_none(obj):

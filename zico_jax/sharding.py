@@ -17,7 +17,7 @@ import os
 
 import jax
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec
+from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 AXIS = "candidates"
 
@@ -25,11 +25,13 @@ AXIS = "candidates"
 def candidate_mesh(devices=None) -> Mesh:
     """A 1-D mesh over `devices` (default: every device of every process) with the axis 'candidates'.
 
-    Built with `Mesh` directly: `jax.make_mesh` now defaults to Explicit axes, under which jit with a
-    NamedSharding fails on the reshapes inside the networks.
+    Built with `Mesh` directly and its axis type named: `jax.make_mesh` defaults to Explicit axes (and, from
+    jax 0.12, so does `AbstractMesh`), under which jit with a NamedSharding fails on the reshapes inside the
+    networks. `Mesh`'s own default is still Auto in jax 0.10-0.12; naming it keeps that whatever a later
+    release defaults to.
     """
     devices = jax.devices() if devices is None else list(devices)
-    return Mesh(np.asarray(devices), (AXIS,))
+    return Mesh(np.asarray(devices), (AXIS,), axis_types=(AxisType.Auto,))
 
 
 def candidate_sharding(mesh: Mesh) -> NamedSharding:

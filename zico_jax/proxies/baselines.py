@@ -12,7 +12,14 @@
     nwot       train     data batch           ReLU codes                log|det K|               nas-without-training
     zen        train     Gaussian (from key)  all, redrawn N(0, 1)      log, + BN log-std terms  ZenNAS
 
-(#params and FLOPs are analytic: `zico_jax.proxies.registry`.) Each function's docstring has its formula and
+(#params and FLOPs are analytic: `zico_jax.proxies.registry`.) synflow runs in float64 whatever the run's
+precision, as zero-cost-nas does (`net.double()`).
+
+Reference network: every proxy reads the network ZiCo scores (on NAS-Bench-201 xautodl's: affine BatchNorm,
+convolutions without bias), at the candidate's seeded weights. zero-cost-nas computes its NAS-Bench-201 tables on
+its own port (`foresight/models/nasbench2.py`), whose cells use `BatchNorm2d(affine=False)` and convolutions WITH a
+bias (`bias=not affine`); we keep one network for all proxies so that they rank the same functions (a documented
+choice: docs/semantics.md). Each function's docstring has its formula and
 semantics; `baselines_network` explains how activations, BN removal and Conv/Dense weights are reached.
 
 A proxy is `fn(net: BaselineNetwork, params, x, y, key) -> 0-d array`: x (B, H, W, C) one batch in the space's

@@ -73,6 +73,7 @@ class Report:
 
 
 def _strict(obj):
+    # zico_jax.results.dumps does this too, but zico_jax.results needs tqdm, which an accelerator image may lack
     if isinstance(obj, float) and not np.isfinite(obj):
         return None
     if isinstance(obj, dict):

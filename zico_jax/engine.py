@@ -121,14 +121,12 @@ class Engine:
         per_sample = gradients == "per_sample"
         if per_sample and cumulative:
             raise ValueError("Engine: cumulative=True has no per-sample counterpart; use gradients='per_batch'")
-        if per_sample and backend == "supernet":
-            raise ValueError("Engine: gradients='per_sample' is implemented on the tape backend only; use "
-                             "backend='tape' or 'auto'")
         if backend == "auto":
             cpu = jax.default_backend() == "cpu"
             backend = "tape" if hasattr(space, "tape") and (cpu or supernet is None or per_sample) else "supernet"
         if per_sample and backend != "tape":
-            raise ValueError(f"Engine: gradients='per_sample' needs the tape backend; space {space.name!r} has none")
+            raise ValueError(f"Engine: gradients='per_sample' runs on the tape backend only (got backend {backend!r} for "
+                             f"space {space.name!r}); use backend='tape' or 'auto' on a space with a tape")
         if backend == "supernet" and supernet is None:
             raise ValueError(f"Engine: space {space.name!r} has no whole-space network; use backend='tape'")
         if backend == "tape" and not hasattr(space, "tape"):

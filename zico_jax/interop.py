@@ -64,15 +64,15 @@ import pathlib
 import re
 from typing import Any, Iterable, Mapping
 
+from spaces.nats_tss import EDGES, NB201Genotype, parse_genotype
 from zico_jax.results import dumps
 
 # naslib/search_spaces/nasbench201/conversions.py
 NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")  # OP_NAMES_NB201
 NASLIB_NB201_EDGES = ((1, 2), (1, 3), (1, 4), (2, 3), (2, 4), (3, 4))  # EDGE_LIST, NASLib's nodes 1..4
-# Position in the official string "|s0~0|+|s1~0|s2~1|+|s3~0|s4~1|s5~2|" of each EDGE_LIST edge: NASLib's
-# edge (i, j) is the official edge from node i-1 into node j-1.
-_STRING_POSITION = {(1, 2): 0, (1, 3): 1, (2, 3): 2, (1, 4): 3, (2, 4): 4, (3, 4): 5}
-_KEY_ORDER = tuple(_STRING_POSITION[edge] for edge in NASLIB_NB201_EDGES)  # (0, 1, 3, 2, 4, 5)
+# NASLib's edge (i, j) is the official edge into node j-1 from node i-1: its place in `EDGES`, the official string's
+# order, gives the key's order of the string's ops.
+_KEY_ORDER = tuple(EDGES.index((j - 1, i - 1)) for i, j in NASLIB_NB201_EDGES)  # (0, 1, 3, 2, 4, 5)
 
 # Ours -> NASLib's dataset names (naslib/search_spaces/nasbench201/graph.py, `query`).
 NASLIB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "ImageNet16-120"}
@@ -93,16 +93,12 @@ MILLIONS = ("params", "flops")  # NASLib's unit: millions
 NASLIB_FAILED = -1e8  # NASLib's score for a NaN or infinite proxy value
 
 _KEY = re.compile(r"\(\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*,\s*(\d+)\s*\)")
-_ARCH = re.compile(r"\|(\w+)~0\|\+\|(\w+)~0\|(\w+)~1\|\+\|(\w+)~0\|(\w+)~1\|(\w+)~2\|")
 
 
-def naslib_key(arch: str) -> str:
-    """The NASLib key of an official NAS-Bench-201 string: '(a, b, d, c, e, f)' op indices (module docstring)."""
-    match = _ARCH.fullmatch(str(arch).strip())
-    if not match or any(op not in NASLIB_NB201_OPS for op in match.groups()):
-        raise ValueError(f"NAS-Bench-201 arch {arch!r}: expected '|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with ops "
-                         f"from {', '.join(NASLIB_NB201_OPS)}")
-    ops = match.groups()
+def naslib_key(arch) -> str:
+    """The NASLib key of a NAS-Bench-201 genotype (or official string): '(a, b, d, c, e, f)' op indices (module
+    docstring). A malformed string raises the space's GenotypeError (a ValueError) naming the bad part."""
+    ops = (arch if isinstance(arch, NB201Genotype) else parse_genotype(str(arch).strip())).ops
     return str(tuple(NASLIB_NB201_OPS.index(ops[position]) for position in _KEY_ORDER))
 
 
@@ -119,7 +115,7 @@ def nb201_arch(key: str) -> str:
     ops = [""] * 6
     for index, position in zip(indices, _KEY_ORDER):
         ops[position] = NASLIB_NB201_OPS[index]
-    return "|{}~0|+|{}~0|{}~1|+|{}~0|{}~1|{}~2|".format(*ops)
+    return str(NB201Genotype(tuple(ops)))
 
 
 def export_zc_json(rows: Iterable[Mapping[str, Any]], space: str, dataset: str, path: str | os.PathLike,

@@ -203,7 +203,7 @@ def _bad_input(err) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "data":  # no JAX: `zico data` starts fast
+    if args.command == "data":  # file downloads: no JAX runtime setup (x64, compilation cache)
         try:
             return cmd_data(args)
         except (FileNotFoundError, KeyError, ValueError, ImportError) as err:

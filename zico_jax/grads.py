@@ -44,6 +44,7 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import flax.linen as nn
+from flax import traverse_util
 import jax
 import jax.numpy as jnp
 
@@ -127,13 +128,8 @@ def bn_statistics(apply_fn: Callable, variables: Mapping[str, Any], *args, **kwa
 
     with nn.intercept_methods(interceptor):
         apply_fn(variables, *args, **kwargs)
-    stats: dict = {}
-    for path, (mean, var) in records.items():
-        node = stats
-        for key in path:
-            node = node.setdefault(key, {})
-        node["mean"], node["var"] = mean, var
-    return stats
+    flat = {path + (name,): value for path, stat in records.items() for name, value in zip(("mean", "var"), stat)}
+    return traverse_util.unflatten_dict(flat)
 
 
 def per_sample_grads(

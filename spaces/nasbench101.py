@@ -63,8 +63,6 @@ import dataclasses
 import functools
 from typing import Any, Optional, Sequence
 
-import math
-
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
@@ -77,8 +75,8 @@ from spaces.layers import TrainBatchNorm, torch_uniform_init
 NUM_INTERIOR = G.MAX_VERTICES - 2
 _SHORT = {G.CONV3X3: "conv3x3", G.CONV1X1: "conv1x1"}
 
-# scipy.stats.truncnorm.std(a=-2, b=2): TF's VarianceScaling divides by it so that the truncated draw has the
-# requested std (tensorflow/python/ops/init_ops.py, VarianceScaling.__call__).
+# scipy.stats.truncnorm.std(a=-2, b=2): TF's VarianceScaling (tensorflow/python/ops/init_ops.py) and jax's
+# variance_scaling(..., "truncated_normal") both divide by it so that the truncated draw has the requested std.
 TRUNC_STD = 0.87962566103423978
 INITS = ("zero_cost_nas", "tf_official", "pytorch")
 DEFAULT_INIT = "zero_cost_nas"
@@ -91,23 +89,13 @@ def _check_init(init: str) -> str:
 
 
 def conv_kernel_init(init: str, kernel: int, cin: int, cout: int):
-    """The initializer of a (kernel, kernel, cin, cout) conv kernel (HWIO) under `init` (see `NB101Space`)."""
-    rf = kernel * kernel
-    if init == "pytorch":  # U(+-1/sqrt(fan_in)), fan_in = cin * k * k
-        return torch_uniform_init(cin * rf)
-    if init == "tf_official":  # variance_scaling(1.0, fan_in, truncated_normal): +-2 std, std = sqrt(1/fan_in)
-        std = math.sqrt(1.0 / (cin * rf)) / TRUNC_STD
-
-        def tf_init(key, shape, dtype=jnp.float32):
-            return jax.random.truncated_normal(key, -2.0, 2.0, shape, dtype) * jnp.asarray(std, dtype)
-
-        return tf_init
-    std = math.sqrt(2.0 / (rf * cout))  # zero_cost_nas: normal_(0, sqrt(2 / n)), n = k * k * out_channels
-
-    def zc_init(key, shape, dtype=jnp.float32):
-        return jax.random.normal(key, shape, dtype) * jnp.asarray(std, dtype)
-
-    return zc_init
+    """The initializer of a (kernel, kernel, cin, cout) conv kernel (HWIO) under `init` (see `NB101Space`); jax's
+    variance_scaling reads fan_in = cin * k * k and fan_out = cout * k * k from that shape."""
+    if init == "pytorch":  # U(+-1/sqrt(fan_in))
+        return torch_uniform_init(cin * kernel * kernel)
+    if init == "tf_official":  # TF1 variance_scaling_initializer(): scale 1, fan_in, truncated at +-2 std (TRUNC_STD)
+        return nn.initializers.variance_scaling(1.0, "fan_in", "truncated_normal")
+    return nn.initializers.variance_scaling(2.0, "fan_out", "normal")  # zero_cost_nas: normal_(0, sqrt(2 / n))
 
 
 def dense_inits(init: str, fan_in: int, fan_out: int):
@@ -115,12 +103,7 @@ def dense_inits(init: str, fan_in: int, fan_out: int):
     if init == "pytorch":  # kernel and bias U(+-1/sqrt(fan_in))
         return torch_uniform_init(fan_in), torch_uniform_init(fan_in)
     if init == "tf_official":  # get_variable's default glorot_uniform: U(+-sqrt(6 / (fan_in + fan_out))); bias 0
-        limit = math.sqrt(6.0 / (fan_in + fan_out))
-
-        def glorot(key, shape, dtype=jnp.float32):
-            return jax.random.uniform(key, shape, dtype, -limit, limit)
-
-        return glorot, nn.initializers.zeros
+        return nn.initializers.glorot_uniform(), nn.initializers.zeros
     return nn.initializers.normal(0.01), nn.initializers.zeros  # zero_cost_nas: normal_(0, 0.01), bias zero_()
 
 

@@ -1,10 +1,17 @@
 """zico-jax: training-free NAS with ZiCo and ZiCo-BC in JAX/Flax."""
 
+import pathlib
+import re
+
 from setuptools import find_packages, setup
+
+# One version string: zico_jax/version.py (read here without importing the package and its dependencies).
+VERSION = re.search(r'^__version__ = "([^"]+)"', pathlib.Path(__file__).with_name("zico_jax").joinpath(
+    "version.py").read_text(encoding="utf-8"), re.M).group(1)
 
 setup(
     name="zico-jax",
-    version="0.1.0",
+    version=VERSION,
     description="ZiCo / ZiCo-BC zero-shot NAS proxies in JAX/Flax: search spaces, fast scoring, correlation, search",
     long_description=open("README.md", encoding="utf-8").read(),
     long_description_content_type="text/markdown",
@@ -18,7 +25,10 @@ setup(
         "Topic :: Scientific/Engineering :: Artificial Intelligence",
     ],
     python_requires=">=3.11",  # jax 0.10.2 (the lowest admitted) requires Python >= 3.11
-    packages=find_packages(include=["zico_jax", "zico_jax.*", "spaces", "spaces.*", "experiments", "experiments.*"]),
+    # The repository's spaces/ folder installs as `zico_jax.spaces` (a top-level `spaces` would collide with the
+    # PyPI package of that name). experiments/ is not installed: its scripts are run as files and call the library.
+    packages=find_packages(include=["zico_jax", "zico_jax.*"]) + ["zico_jax.spaces"],
+    package_dir={"zico_jax.spaces": "spaces"},
     # Tested: the full suite on Python 3.11 with jax 0.10.2, flax 0.12.8, optax 0.2.8, orbax-checkpoint 0.12.8;
     # CI's lowest-versions job installs every lower bound below exactly (.ci/lowest_constraints.txt) and runs a
     # smoke subset; the ZiCo, golden, CLI and sharding tests on Python 3.12 with jax 0.12.1, flax 0.12.12.

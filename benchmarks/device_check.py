@@ -35,11 +35,11 @@ import numpy as np
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))  # run from the checkout, installed or not
 
-from spaces import get_space  # noqa: E402
 from zico_jax import data as D  # noqa: E402
 from zico_jax import sharding as S  # noqa: E402
 from zico_jax.engine import Engine  # noqa: E402
 from zico_jax.proxies.baselines_grad import x64_scope  # noqa: E402
+from zico_jax.spaces import get_space  # noqa: E402
 
 NB201_SIZE = 15_625
 

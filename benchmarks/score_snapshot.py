@@ -29,7 +29,7 @@ from zico_jax import cli
 try:  # the installed name since 0.2
     from zico_jax.spaces.torch_import import load_torch_weights
 except ImportError:  # before 0.2
-    from spaces.torch_import import load_torch_weights
+    from zico_jax.spaces.torch_import import load_torch_weights
 
 GOLDEN = pathlib.Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "zico_nb201"
 README_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"

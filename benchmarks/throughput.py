@@ -47,7 +47,6 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from spaces import get_space  # noqa: E402
 from zico_jax import engine as engine_module  # noqa: E402
 from zico_jax import grads as G  # noqa: E402
 from zico_jax import tape as tape_module  # noqa: E402
@@ -55,6 +54,7 @@ from zico_jax.data import load_images, make_batches  # noqa: E402
 from zico_jax.engine import Engine  # noqa: E402
 from zico_jax.proxies.zico import zico_statistic  # noqa: E402
 from zico_jax.sharding import candidate_mesh  # noqa: E402
+from zico_jax.spaces import get_space  # noqa: E402
 
 SCALING_ARCHS, SCALING_BATCH, STEADY_AFTER = 16, 16, 5
 

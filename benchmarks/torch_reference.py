@@ -173,7 +173,7 @@ def torch_zico(net: nn.Module, x: torch.Tensor, y: torch.Tensor, splits: int = 2
 
 
 def state_dict_numpy(net: nn.Module) -> dict[str, np.ndarray]:
-    """The network's state dict as NumPy arrays (for `spaces.torch_import.load_torch_weights`)."""
+    """The network's state dict as NumPy arrays (for `zico_jax.spaces.torch_import.load_torch_weights`)."""
     return {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
 
 

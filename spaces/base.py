@@ -10,7 +10,7 @@ weights), flagged `transposed=True`: the official ZiCo does not count them (see 
 
 Spaces are registered by name and built from configs and flags:
 
-    >>> from spaces import get_space
+    >>> from zico_jax.spaces import get_space
     >>> space = get_space("nats_tss")
     >>> g = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     >>> space.params(g)
@@ -20,16 +20,18 @@ Spaces are registered by name and built from configs and flags:
 from __future__ import annotations
 
 import abc
+import ast
 import dataclasses
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Callable, ClassVar, Iterator, Mapping, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
-from spaces.losses import cross_entropy
+from zico_jax.errors import GenotypeError, InputError, UnknownNameError
+from zico_jax.nn.losses import cross_entropy
+from zico_jax.nn.tape_nodes import TapeNode
 
-
-class GenotypeError(ValueError):
-    """A genotype that does not belong to its space; the message names the offending part."""
+__all__ = ["GenotypeError", "LayerInfo", "Space", "HasTape", "HasTorchNames", "Mutable", "HasInitialGenotype",
+           "register_space", "get_space", "space_class", "space_names", "parse_space_options"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +81,44 @@ class Space(abc.ABC):
     task's inputs and targets from (N, B, H, W, C) images and (N, B) class labels. Defaults: softmax cross-entropy on the class labels.
     """
 
-    name: str = ""
+    # What the space is, declared here so that nothing outside the space keeps a table keyed by its name:
+    name: ClassVar[str] = ""  # set by `register_space`
     loss: Callable = staticmethod(cross_entropy)
+    # The task its loss trains: "classification", "detection", "segmentation" or "dense" (TransNAS-Bench-101's).
+    task_kind: ClassVar[str] = "classification"
+    # ZiCo-BC's beta for the task (the ZiCo-BC paper: 1 for classification and detection, 2 for segmentation).
+    default_beta: ClassVar[float] = 1.0
+    # The datasets its benchmark trained networks on, each with the constructor options it fixes (e.g. the head's
+    # classes and the image size of NAS-Bench-201's networks); images of other datasets are an error.
+    datasets: ClassVar[Mapping[str, Mapping[str, Any]]] = {"cifar10": {}}
+    # Per dataset, the ground-truth columns a correlation compares against (the last one is the headline); a
+    # dataset not listed compares against every column of the benchmark's table.
+    groundtruth_columns: ClassVar[Mapping[str, tuple[str, ...]]] = {}
+    # The benchmark's tasks, for a space whose networks and ground truth depend on one (TransNAS-Bench-101);
+    # empty: the space has no `task` option.
+    benchmark_tasks: ClassVar[tuple[str, ...]] = ()
+    # Architecture descriptors for the bias study: name -> f(space, genotype) (e.g. depth of the cell's longest
+    # path, mean width).
+    descriptors: ClassVar[Mapping[str, Callable[[Any, Any], float]]] = {}
+    # For a space without an accuracy table: the score column the bias study holds fixed instead.
+    held_without_accuracy: ClassVar[str | None] = None
+    # Activation sites of the NASWOT / Zen-score baselines that are not modules: "relu_after" (module paths whose
+    # output passes a functional ReLU) and "pre_gap" (the module before global average pooling).
+    activation_sites: ClassVar[Mapping[str, Any]] = {}
+
+    @classmethod
+    def options_for(cls, dataset: str | None, task: str | None = None) -> dict[str, Any]:
+        """Constructor options the benchmark fixes for `dataset` (and `task`): what a config's space_options are
+        merged over. Raises InputError naming the dataset or task when the space has no such one."""
+        if dataset is not None and dataset not in cls.datasets:
+            raise InputError(f"dataset {dataset!r} for space {cls.name!r}: expected one of {', '.join(cls.datasets)}")
+        if bool(task) != bool(cls.benchmark_tasks):
+            raise InputError(f"space {cls.name!r}: " + (f"a task is required (one of {', '.join(cls.benchmark_tasks)})"
+                                                        if cls.benchmark_tasks else "has no task option"))
+        if task and task not in cls.benchmark_tasks:
+            raise UnknownNameError(f"unknown task {task!r} for space {cls.name!r}; expected one of "
+                                   f"{', '.join(cls.benchmark_tasks)}")
+        return {**(cls.datasets.get(dataset) or {}), **({"task": task} if task else {})}
 
     def inputs(self, xs: np.ndarray) -> np.ndarray:
         """The network's inputs made from (N, B, H, W, C) images (default: the images; e.g. a jigsaw task moves
@@ -112,20 +150,20 @@ class Space(abc.ABC):
     def layers(self, genotype) -> list[LayerInfo]:
         """The Conv/Dense layers that exist for `genotype`, in forward order."""
 
-    def enumerate(self) -> Iterator[Any]:
-        raise NotImplementedError(f"space {self.name!r} is not finite or cannot be enumerated")
+    @abc.abstractmethod
+    def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
+        """(batch, H, W, C) of the network's input."""
 
+    @abc.abstractmethod
     def sample(self, rng: np.random.Generator):
-        raise NotImplementedError(f"space {self.name!r} has no sampler")
+        """A uniformly random genotype."""
 
-    def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1):
-        """A copy of `genotype` with `num_mutations` random changes (what `zico_jax.search`'s evolution calls)."""
-        raise NotImplementedError(f"space {self.name!r} has no mutate(genotype, rng, num_mutations): the "
-                                  "evolutionary search needs one (random search only needs sample)")
-
+    @abc.abstractmethod
     def arch_id(self, genotype) -> int:
         """A stable integer naming the architecture; per-candidate init keys are folded from it."""
-        raise NotImplementedError
+
+    def enumerate(self) -> Iterator[Any]:
+        raise NotImplementedError(f"space {self.name!r} is not finite or cannot be enumerated")
 
     def params(self, genotype) -> int:
         """All parameters of the standalone network (the benchmarks' convention: weights, biases, BN affine)."""
@@ -140,7 +178,42 @@ class Space(abc.ABC):
         return sum(layer.macs for layer in self.layers(genotype))
 
 
-_SPACES: dict[str, Callable[..., Space]] = {}
+# ------------------------------------------------------------------------------------------ optional capabilities
+# Checked with isinstance (the protocols are runtime-checkable): a space has the capability when it defines the
+# method.
+
+
+@runtime_checkable
+class HasTape(Protocol):
+    """The standalone network of a genotype as a list of `TapeNode`s: the engine's tape backend (fast on CPU)."""
+
+    def tape(self, genotype, dtype=...) -> list[TapeNode]: ...
+
+
+@runtime_checkable
+class HasTorchNames(Protocol):
+    """The PyTorch state-dict name of each weight: importing official weights (`zico_jax.spaces.torch_import`)."""
+
+    def torch_names(self, genotype) -> dict[str, tuple[str, str]]: ...
+
+
+@runtime_checkable
+class Mutable(Protocol):
+    """`mutate(genotype, rng[, num_mutations])`: a copy with random changes, what the evolutionary search needs
+    (random search only needs `sample`)."""
+
+    def mutate(self, genotype, rng: np.random.Generator, *args): ...
+
+
+@runtime_checkable
+class HasInitialGenotype(Protocol):
+    """The network an official search starts its population from (e.g. Zen-NAS's init_plainnet.txt)."""
+
+    def initial_genotype(self): ...
+
+
+# ---------------------------------------------------------------------------------------------------- registry
+_SPACES: dict[str, type[Space]] = {}
 
 
 def register_space(name: str):
@@ -148,7 +221,7 @@ def register_space(name: str):
 
     def wrap(factory):
         if name in _SPACES:
-            raise ValueError(f"space {name!r} registered twice")
+            raise InputError(f"space {name!r} registered twice")
         _SPACES[name] = factory
         factory.name = name
         return factory
@@ -156,21 +229,25 @@ def register_space(name: str):
     return wrap
 
 
-def get_space(name: str, **options) -> Space:
+def space_class(name: str) -> type[Space]:
+    """The registered class of space `name` (what it declares, before any options); UnknownNameError otherwise."""
     if name not in _SPACES:
-        raise KeyError(f"unknown space {name!r}; registered spaces: {', '.join(sorted(_SPACES))}")
-    return _SPACES[name](**options)
+        raise UnknownNameError.of("space", name, _SPACES)
+    return _SPACES[name]
+
+
+def get_space(name: str, **options) -> Space:
+    """The space registered as `name`, built with its constructor `options`."""
+    return space_class(name)(**options)
 
 
 def parse_space_options(text: str | None) -> dict[str, Any]:
     """'C=4,N=1' -> {'C': 4, 'N': 1}: values are Python literals where they parse as one, else strings."""
-    import ast
-
     options = {}
     for item in filter(None, (part.strip() for part in (text or "").split(","))):
         key, sep, value = item.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"space options: expected KEY=VALUE items separated by commas, got {item!r}")
+            raise InputError(f"space options: expected KEY=VALUE items separated by commas, got {item!r}")
         try:
             options[key.strip()] = ast.literal_eval(value.strip())
         except (ValueError, SyntaxError):

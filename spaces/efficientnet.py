@@ -14,7 +14,7 @@ stages
   kernel in (3, 5); channels from the stage's list; repeats (MBConv blocks) from the stage's list; type "dw"
   (depthwise k x k, the regular MBConv) or "gc" (k x k group convolution, 32 channels per group).
 
-Network (`spaces.efficientnet_blocks`): stem 3x3 conv stride 2 (-> stem_channels) + BN + SiLU; per stage `repeats`
+Network (`zico_jax.spaces.efficientnet_blocks`): stem 3x3 conv stride 2 (-> stem_channels) + BN + SiLU; per stage `repeats`
 MBConv blocks (expand 1x1 by the stage's fixed expansion, k x k spatial conv with the stage's stride on the first
 block, project 1x1, BN after each, SiLU after the first two, identity shortcut when the shape is kept, no
 squeeze-excite); then the task head:
@@ -23,7 +23,7 @@ squeeze-excite); then the task head:
   * det: `DetectionHead` over the outputs of the last three stages (strides 8, 16, 32 with the default stages):
     FPN-lite top-down neck (1x1 laterals, nearest upsampling and addition, one 3x3 conv per level) and, per level,
     head_depth x 3x3 conv towers for classes and boxes, with num_anchors (9) anchors per cell; loss: EfficientDet's
-    `spaces.losses.detection_loss` = sigmoid focal loss (alpha 0.25, gamma 2) / #positives + 50 x Huber(delta 0.1)
+    `zico_jax.nn.losses.detection_loss` = sigmoid focal loss (alpha 0.25, gamma 2) / #positives + 50 x Huber(delta 0.1)
     box loss over positive anchors / (4 #positives).
 
 Default stages (stride, expansion, channel choices, repeat choices), after the stem's 32 channels at stride 2:
@@ -50,7 +50,7 @@ Counts: `layers(g)` lists every Conv/Dense layer; FLOPs are multiply-accumulates
 pooling, upsampling and additions not counted); params are all weights, biases and BN affine parameters.
 
 `default_beta`: ZiCo-BC's bias-correction exponent beta recommended by the paper for the task: 1.0 for image
-classification and object detection (2.0 for semantic segmentation, `spaces.ffnet`).
+classification and object detection (2.0 for semantic segmentation, `zico_jax.spaces.ffnet`).
 
 Example:
     >>> space = EfficientNetClsSpace(num_classes=10, image_size=32)
@@ -70,10 +70,11 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import efficientnet_blocks as B
-from spaces.base import GenotypeError, LayerInfo, Space, register_space
-from spaces.stage_codec import StageChoiceCodec
-from spaces.losses import cross_entropy, detection_loss
+from zico_jax.errors import InputError
+from zico_jax.nn.losses import cross_entropy, detection_loss
+from zico_jax.spaces import efficientnet_blocks as B
+from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
+from zico_jax.spaces.stage_codec import StageChoiceCodec
 
 KERNELS = (3, 5)
 _STAGE_RE = re.compile(r"k(\d+)_c(\d+)_r(\d+)_([a-z]+)")
@@ -124,11 +125,11 @@ def _as_stages(stages) -> tuple[StageChoices, ...]:
     out = tuple(s if isinstance(s, StageChoices) else StageChoices(int(s[0]), int(s[1]), tuple(s[2]), tuple(s[3]))
                 for s in stages)
     if len(out) < 3:
-        raise ValueError(f"EfficientNet space: {len(out)} stages; expected at least 3 (the detection head reads "
+        raise InputError(f"EfficientNet space: {len(out)} stages; expected at least 3 (the detection head reads "
                          f"the last three)")
     for i, s in enumerate(out):
         if s.stride not in (1, 2) or s.expansion < 1 or not s.channels or not s.repeats or min(s.repeats) < 1:
-            raise ValueError(f"EfficientNet space: stage {i} {s}; expected stride 1 or 2, expansion >= 1 and "
+            raise InputError(f"EfficientNet space: stage {i} {s}; expected stride 1 or 2, expansion >= 1 and "
                              f"non-empty channel and repeat lists with repeats >= 1")
     return out
 
@@ -247,7 +248,7 @@ class EfficientNetClsSpace(_EfficientNetSpace):
 class EfficientNetDetSpace(_EfficientNetSpace):
     """EfficientDet-style detection on the EfficientNet/DONNA backbone. Options: stages, stem_channels (32),
     num_classes (90, COCO), image_size (512), fpn_channels (64), head_depth (3), num_anchors (9), residual (True).
-    `default_beta` = 1.0 (ZiCo-BC, detection). Loss: `spaces.losses.detection_loss` (focal + box Huber); targets:
+    `default_beta` = 1.0 (ZiCo-BC, detection). Loss: `zico_jax.nn.losses.detection_loss` (focal + box Huber); targets:
     the synthetic centre-cell rule of the module docstring."""
 
     default_beta = 1.0

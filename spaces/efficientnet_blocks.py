@@ -1,5 +1,5 @@
-"""Flax building blocks of ZiCo-BC's EfficientNet/DONNA-style spaces (`spaces.efficientnet`), and the plan machinery
-shared with the FFNet space (`spaces.ffnet`).
+"""Flax building blocks of ZiCo-BC's EfficientNet/DONNA-style spaces (`zico_jax.spaces.efficientnet`), and the plan machinery
+shared with the FFNet space (`zico_jax.spaces.ffnet`).
 
 A network of these spaces is a *plan*: a tuple of nodes `(name, fn, kwargs, inputs)`, value 0 being the image batch
 and node k making value k + 1 (the tape's convention, `zico_jax.tape`). `name` is the node's key in the params
@@ -8,7 +8,7 @@ parameter-free function of its inputs (`pack_maps`). The standalone network (`Pl
 (`plan_tape`) are built from the same plan, so a tape node's parameters are exactly the network's subtree at the
 node's name, and the layer table (`plan_layers`) walks the same plan with analytic shapes.
 
-Layer semantics (PyTorch defaults, as everywhere in zico-jax, `spaces.layers`): bias-free convolutions with
+Layer semantics (PyTorch defaults, as everywhere in zico-jax, `zico_jax.nn.layers`): bias-free convolutions with
 U(+-1/sqrt(fan_in)) kernels and symmetric padding k // 2 (so stride 2 maps H to ceil(H / 2)); BatchNorm in train
 mode, eps 1e-5; convolutions with a bias (`BiasConv`, the output layers of the heads) take PyTorch's default bias
 init unless a `bias_value` is given (the focal-loss class prior).
@@ -34,8 +34,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spaces import layers as L
-from spaces.base import LayerInfo
+from zico_jax.errors import InputError
+from zico_jax.nn import layers as L
+from zico_jax.nn.tape_nodes import TapeNode
+from zico_jax.spaces.base import LayerInfo
 
 GROUP_SIZE = 32
 CONV_TYPES = ("dw", "gc")  # depthwise (the regular MBConv) | group convolution with 32 channels per group
@@ -60,7 +62,7 @@ def spatial_groups(channels: int, conv_type: str) -> int:
         return channels
     if conv_type == "gc":
         return group_count(channels, channels)
-    raise ValueError(f"conv_type {conv_type!r}; expected one of {CONV_TYPES}")
+    raise InputError(f"conv_type {conv_type!r}; expected one of {CONV_TYPES}")
 
 
 def down(hw: int, stride: int) -> int:
@@ -165,7 +167,7 @@ def unpack_maps(packed, shapes):
     """Inverse of `pack_maps` for maps of (H, W, C) `shapes`."""
     expected = sum(h * w * c for h, w, c in shapes)
     if packed.shape[-1] != expected:
-        raise ValueError(f"unpack_maps: {packed.shape[-1]} packed values; expected {expected} for feature maps "
+        raise InputError(f"unpack_maps: {packed.shape[-1]} packed values; expected {expected} for feature maps "
                          f"{shapes} (do the images match the space's image_size?)")
     maps, start = [], 0
     for h, w, c in shapes:
@@ -246,7 +248,6 @@ class PlanNetwork(nn.Module):
 
 def plan_tape(plan: tuple, dtype=jnp.float32) -> list:
     """The plan as `zico_jax.tape.TapeNode`s (the last node, the head, must be a module with one input)."""
-    from zico_jax.tape import TapeNode  # spaces stay importable without the engine
 
     return [TapeNode(fn, tuple(inputs)) if name is None
             else TapeNode(fn(**dict(kwargs), dtype=dtype), tuple(inputs), (name,))
@@ -301,7 +302,7 @@ def _detection_layers(path, kw, shapes):
 
 
 # Layer-table functions per module class: (path, kwargs, input (H, W, C) shapes) -> (LayerInfos, output shape).
-# Other spaces (spaces.ffnet_blocks) add theirs.
+# Other spaces (zico_jax.spaces.ffnet_blocks) add theirs.
 LAYER_TABLES: dict[type, Callable] = {
     ConvBN: _conv_bn_layers, MBConv: _mbconv_layers, ClassifierHead: _classifier_layers,
     DetectionHead: _detection_layers,

@@ -12,11 +12,11 @@ Genotype: one `c{channels}_b{blocks}_{type}` per stage, the 4 stages joined by '
   channels and blocks from the stage's lists; type "conv" (regular 3x3 convolutions) or "gc" (3x3 group
   convolutions, 32 channels per group; `ffnet_blocks.block_groups`).
 
-Network (`spaces.ffnet_blocks`): stem of two 3x3 stride-2 conv + BN + ReLU (-> stem_channels, stride 4); per stage
+Network (`zico_jax.spaces.ffnet_blocks`): stem of two 3x3 stride-2 conv + BN + ReLU (-> stem_channels, stride 4); per stage
 `blocks` ResNet basic blocks (the stage's stride on the first; 1x1 conv + BN shortcut when the shape changes);
 the FFNet "up"-like head: each stage output projected by 1x1 conv + BN + ReLU to head_channels, bilinearly
 upsampled to stage 0's size and summed, 3x3 conv + BN + ReLU, 1x1 classifier with bias, logits bilinearly
-upsampled to the image size. Loss: pixel-wise softmax cross-entropy (`spaces.losses.pixel_cross_entropy`, labels
+upsampled to the image size. Loss: pixel-wise softmax cross-entropy (`zico_jax.nn.losses.pixel_cross_entropy`, labels
 outside 0..K-1 ignored as Cityscapes' 255).
 
 Default stages (stride, channel choices, block choices), after the stem's 64 channels at stride 4:
@@ -38,7 +38,7 @@ Counts: `layers(g)` lists every Conv layer; FLOPs are their multiply-accumulates
 resizes not counted); params are all weights, biases and BN affine parameters.
 
 `default_beta` = 2.0: ZiCo-BC's bias-correction exponent for semantic segmentation (1.0 for classification and
-detection, `spaces.efficientnet`).
+detection, `zico_jax.spaces.efficientnet`).
 
 Example:
     >>> space = FFNetSegSpace(image_size=64)
@@ -56,11 +56,12 @@ from typing import Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import efficientnet_blocks as E
-from spaces import ffnet_blocks as F
-from spaces.base import GenotypeError, LayerInfo, Space, register_space
-from spaces.stage_codec import StageChoiceCodec
-from spaces.losses import pixel_cross_entropy
+from zico_jax.errors import InputError
+from zico_jax.nn.losses import pixel_cross_entropy
+from zico_jax.spaces import efficientnet_blocks as E
+from zico_jax.spaces import ffnet_blocks as F
+from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
+from zico_jax.spaces.stage_codec import StageChoiceCodec
 
 _STAGE_RE = re.compile(r"c(\d+)_b(\d+)_([a-z]+)")
 NUM_STAGES = 4
@@ -111,10 +112,10 @@ def _as_stages(stages) -> tuple[StageChoices, ...]:
     out = tuple(s if isinstance(s, StageChoices) else StageChoices(int(s[0]), tuple(s[1]), tuple(s[2]))
                 for s in stages)
     if len(out) != NUM_STAGES:
-        raise ValueError(f"FFNet space: {len(out)} stages; expected {NUM_STAGES}")
+        raise InputError(f"FFNet space: {len(out)} stages; expected {NUM_STAGES}")
     for i, s in enumerate(out):
         if s.stride not in (1, 2) or not s.channels or not s.blocks or min(s.blocks) < 1:
-            raise ValueError(f"FFNet space: stage {i} {s}; expected stride 1 or 2 and non-empty channel and block "
+            raise InputError(f"FFNet space: stage {i} {s}; expected stride 1 or 2 and non-empty channel and block "
                              f"lists with blocks >= 1")
     return out
 

@@ -1,5 +1,5 @@
-"""Flax building blocks of ZiCo-BC's FFNet-style segmentation space (`spaces.ffnet`), on the plan machinery of
-`spaces.efficientnet_blocks` (a plan node's parameters are the network's subtree at the node's name).
+"""Flax building blocks of ZiCo-BC's FFNet-style segmentation space (`zico_jax.spaces.ffnet`), on the plan machinery of
+`zico_jax.spaces.efficientnet_blocks` (a plan node's parameters are the network's subtree at the node's name).
 
 Semantics as every zico-jax space: PyTorch-default init, bias-free convolutions with padding k // 2, BatchNorm in
 train mode (eps 1e-5), ReLU (FFNet's ResNet activations). Group convolutions use `group_count` (group size 32).
@@ -14,11 +14,12 @@ Example:
 
 from __future__ import annotations
 
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
-import flax.linen as nn
 
-from spaces import efficientnet_blocks as E
+from zico_jax.errors import InputError
+from zico_jax.spaces import efficientnet_blocks as E
 
 CONV_TYPES = ("conv", "gc")  # regular 3x3 convolutions | group convolutions with 32 channels per group
 
@@ -29,7 +30,7 @@ def block_groups(cin: int, cout: int, conv_type: str) -> int:
         return 1
     if conv_type == "gc":
         return E.group_count(cin, cout)
-    raise ValueError(f"conv_type {conv_type!r}; expected one of {CONV_TYPES}")
+    raise InputError(f"conv_type {conv_type!r}; expected one of {CONV_TYPES}")
 
 
 class Stem(nn.Module):

@@ -2,7 +2,7 @@
 
 A width search space (NATS-Bench SSS) runs every candidate as ONE program: the network is built at the widest
 width and each layer receives its active channel counts (traced integers) at call time. With `active_* = None`
-the layers are the plain standalone layers of `spaces.layers` (same parameters, same init, same maths), so one
+the layers are the plain standalone layers of `zico_jax.nn.layers` (same parameters, same init, same maths), so one
 set of module classes defines both the standalone network of a genotype and the whole-space network.
 
 Semantics of a masked layer with `in_ch` stored and `active_in` active input channels (the first ones):
@@ -34,7 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import layers as L
+from zico_jax.errors import InputError, UnknownNameError
+from zico_jax.nn import layers as L
 
 Active = Optional[jax.Array]  # a traced int: how many leading channels are active; None: all (standalone)
 
@@ -63,7 +64,7 @@ def masked_kernel(kernel: jax.Array, active_in: Active, active_out: Active) -> j
 
 
 class MaskedConv(nn.Module):
-    """`spaces.layers.TorchConv` (bias-free, explicit symmetric padding) with optional channel masks."""
+    """`zico_jax.nn.layers.TorchConv` (bias-free, explicit symmetric padding) with optional channel masks."""
 
     features: int
     kernel_size: int
@@ -82,7 +83,7 @@ class MaskedConv(nn.Module):
 
 
 class MaskedBatchNorm(nn.Module):
-    """`spaces.layers.TrainBatchNorm` whose output is zero on the inactive channels."""
+    """`zico_jax.nn.layers.TrainBatchNorm` whose output is zero on the inactive channels."""
 
     dtype: Any = jnp.float32
 
@@ -114,7 +115,7 @@ class MaskedReLUConvBN(nn.Module):
 
 
 class MaskedDense(nn.Module):
-    """`spaces.layers.TorchDense` with a mask on its inputs; kernel and bias rescaled to the active fan-in."""
+    """`zico_jax.nn.layers.TorchDense` with a mask on its inputs; kernel and bias rescaled to the active fan-in."""
 
     features: int
     dtype: Any = jnp.float32
@@ -143,7 +144,7 @@ def standalone_params(wide_params, standalone_shapes):
             raise TypeError(f"standalone_params: {'/'.join(path)} is a leaf in the standalone tree, not a module")
         missing = sorted(set(like) - set(wide))
         if missing:
-            raise KeyError(f"standalone_params: {'/'.join(path + (missing[0],))} is not in the wide network's params")
+            raise UnknownNameError(f"standalone_params: {'/'.join(path + (missing[0],))} is not in the wide network's params")
         out = {}
         scale = None
         if "kernel" in like and not hasattr(like["kernel"], "keys"):
@@ -157,7 +158,7 @@ def standalone_params(wide_params, standalone_shapes):
                 continue
             full = np.asarray(wide[name])  # NumPy slicing: no per-leaf XLA compilations
             if full.ndim != len(leaf.shape) or any(s > f for s, f in zip(leaf.shape, full.shape)):
-                raise ValueError(f"standalone_params: {'/'.join(path + (name,))} has shape {tuple(leaf.shape)}, "
+                raise InputError(f"standalone_params: {'/'.join(path + (name,))} has shape {tuple(leaf.shape)}, "
                                  f"which does not fit in the wide network's {tuple(full.shape)}")
             sliced = full[tuple(slice(0, s) for s in leaf.shape)]
             out[name] = sliced * scale.astype(sliced.dtype) if scale is not None else sliced

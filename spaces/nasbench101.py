@@ -1,6 +1,6 @@
 """NAS-Bench-101 (Ying et al., ICML 2019): the benchmark's network for a cell spec, and the space of specs.
 
-Genotype: a pruned cell spec (`spaces.nasbench101_graph.NB101Spec`), written canonically as the row-major
+Genotype: a pruned cell spec (`zico_jax.spaces.nasbench101_graph.NB101Spec`), written canonically as the row-major
 adjacency bits and the op labels, e.g. ``0100110001000000010010000010000001000000010000000|input|conv3x3-bn-relu|
 maxpool3x3|conv3x3-bn-relu|conv3x3-bn-relu|conv1x1-bn-relu|output`` (spec hash 00005c142e6f48ac74fdcf73e3439874).
 
@@ -29,7 +29,7 @@ Init (space option `init`; fan_in = cin * k * k, fan_out = cout * k * k for a k 
     +-2 s with s = sqrt(1 / fan_in) / 0.87962566103423978 (std after truncation sqrt(1 / fan_in));
     `model_builder.py` l. 97-99 `tf.layers.dense` defaults: kernel glorot_uniform (get_variable's default),
     U(+-sqrt(6 / (fan_in + fan_out))), bias zeros_initializer.
-  "pytorch": PyTorch's default (`spaces.layers`): conv and dense kernels and dense bias
+  "pytorch": PyTorch's default (`zico_jax.nn.layers`): conv and dense kernels and dense bias
     U(+-1 / sqrt(fan_in)) (the behaviour before this option existed).
 Parameter count = the dataset's `trainable_parameters` convention: conv kernels, BN scale and shift, dense kernel
 and bias (TF's trainable variables; BN moving statistics are not trainable). It reproduces the published counts
@@ -68,9 +68,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import nasbench101_graph as G
-from spaces.base import GenotypeError, LayerInfo, Space, register_space
-from spaces.layers import TrainBatchNorm, torch_uniform_init
+from zico_jax.errors import InputError
+from zico_jax.nn.layers import TrainBatchNorm, torch_uniform_init
+from zico_jax.nn.tape_nodes import TapeNode, add_n
+from zico_jax.spaces import nasbench101_graph as G
+from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 
 NUM_INTERIOR = G.MAX_VERTICES - 2
 _SHORT = {G.CONV3X3: "conv3x3", G.CONV1X1: "conv1x1"}
@@ -84,7 +86,7 @@ DEFAULT_INIT = "zero_cost_nas"
 
 def _check_init(init: str) -> str:
     if init not in INITS:
-        raise ValueError(f"nasbench101: init={init!r}; expected one of {', '.join(INITS)}")
+        raise InputError(f"nasbench101: init={init!r}; expected one of {', '.join(INITS)}")
     return init
 
 
@@ -373,7 +375,7 @@ class NB101Network(nn.Module):
     @nn.compact
     def __call__(self, x, code=None):
         if self.spec is None and code is None:
-            raise ValueError("NB101Network(spec=None) is the whole space: pass the architecture code (space.encode)")
+            raise InputError("NB101Network(spec=None) is the whole space: pass the architecture code (space.encode)")
         x = ConvBnRelu(self.stem_channels, 3, self.dtype, self.weight_init, name="stem")(x)
         for name, down, cout, _ in self.layout:
             x = max_pool_2x2(x) if down else x
@@ -395,10 +397,10 @@ class NB101Space(Space):
     def __init__(self, stem_channels: int = 128, num_stacks: int = 3, num_cells: int = 3, num_classes: int = 10,
                  image_size: int = 32, init: str = DEFAULT_INIT):
         if stem_channels < G.MAX_VERTICES - 2:
-            raise ValueError(f"nasbench101: stem_channels={stem_channels}; expected >= 5 (a cell's output "
+            raise InputError(f"nasbench101: stem_channels={stem_channels}; expected >= 5 (a cell's output "
                              f"channels are split over up to 5 vertices)")
         if min(num_stacks, num_cells, num_classes, image_size) < 1:
-            raise ValueError("nasbench101: num_stacks, num_cells, num_classes and image_size must be positive")
+            raise InputError("nasbench101: num_stacks, num_cells, num_classes and image_size must be positive")
         self.stem_channels, self.num_stacks, self.num_cells = stem_channels, num_stacks, num_cells
         self.num_classes, self.image_size = num_classes, image_size
         self.init = _check_init(init)
@@ -471,7 +473,6 @@ class NB101Space(Space):
     def tape(self, genotype, dtype=jnp.float32):
         """The standalone network of `genotype` as `TapeNode`s (see `zico_jax.tape`): convs are module nodes at
         their flax paths; truncations, max-pools, concats and sums are parameter-free function nodes."""
-        from zico_jax.tape import TapeNode, add_n  # spaces stay importable without the engine
 
         spec = self._spec(genotype)
         nodes: list[TapeNode] = []

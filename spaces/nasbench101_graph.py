@@ -38,7 +38,7 @@ from typing import Sequence
 
 import numpy as np
 
-from spaces.base import GenotypeError
+from zico_jax.errors import GenotypeError, InputError
 
 INPUT, OUTPUT = "input", "output"
 CONV3X3, CONV1X1, MAXPOOL3X3 = "conv3x3-bn-relu", "conv1x1-bn-relu", "maxpool3x3"
@@ -204,7 +204,7 @@ def vertex_channels(in_channels: int, out_channels: int, matrix) -> list[int]:
                 if m[v, dst]:
                     ch[v] = max(ch[v], ch[dst])
     if min(ch[1:n - 1]) <= 0:
-        raise ValueError(f"NAS-Bench-101: {out_channels} output channels cannot be split over {k} vertices")
+        raise InputError(f"NAS-Bench-101: {out_channels} output channels cannot be split over {k} vertices")
     return ch
 
 

@@ -15,8 +15,8 @@ Network (`DynamicShapeTinyNet(channels, genotype, num_classes)` with N = 1), cha
   `skip_connect` is the identity when C_in == C_out and otherwise `FactorizedReduce` at stride 1, i.e.
   conv1x1(C_in->C_out) + BN with no ReLU. The basic block always has stride 2, so its shortcut is
   avgpool2x2 -> conv1x1(C_in->C_out) without BN (`ResNetBasicblock(c_prev, c, 2)`).
-  Init: PyTorch defaults; BN in train mode (see `spaces.layers`).
-Parameter paths follow `spaces.nats_tss`: ``stem/{conv,bn}``, ``cells_{i}/edge_{e}/nor_conv_3x3/{conv,bn}``,
+  Init: PyTorch defaults; BN in train mode (see `zico_jax.nn.layers`).
+Parameter paths follow `zico_jax.spaces.nats_tss`: ``stem/{conv,bn}``, ``cells_{i}/edge_{e}/nor_conv_3x3/{conv,bn}``,
 ``cells_{i}/edge_3/skip_connect/{conv,bn}`` (only where the skip is a FactorizedReduce),
 ``cells_{i}/{conv_a,conv_b}/{conv,bn}``, ``cells_{i}/downsample``, ``head/{lastact,classifier}``.
 
@@ -25,7 +25,7 @@ input; the active width of each position is computed from the code inside the pr
 scores every candidate. Candidate g's weights are the widest network's weights sliced to g's first active
 channels and rescaled by sqrt(fan_in_widest / fan_in_g), which gives each weight PyTorch's U(+-1/sqrt(fan_in_g))
 for g's own fan-in; inactive channels are exactly zero everywhere and their weights get exactly zero gradients,
-so ZiCo skips them (details: `spaces.masked_layers`). A cell's skip is computed both ways and selected by
+so ZiCo skips them (details: `zico_jax.spaces.masked_layers`). A cell's skip is computed both ways and selected by
 whether its two positions have equal active widths; the unused FactorizedReduce gets zero gradients.
 `standalone_params(params, g)` gives the standalone `model(g)`'s weights, on which it computes the same function.
 
@@ -47,10 +47,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import layers as L
-from spaces import masked_layers as M
-from spaces.base import GenotypeError, LayerInfo, Space, register_space
-from spaces.nats_tss import EDGES
+from zico_jax.errors import InputError
+from zico_jax.nn import layers as L
+from zico_jax.spaces import masked_layers as M
+from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
+from zico_jax.spaces.nats_tss import EDGES
 
 WIDTHS = (8, 16, 24, 32, 40, 48, 56, 64)
 NUM_POSITIONS = 5
@@ -209,7 +210,7 @@ class SSSNetwork(nn.Module):
     def __call__(self, x, code=None):
         if self.channels is None:
             if code is None:
-                raise ValueError("SSSNetwork(channels=None) is the whole space: pass the architecture code")
+                raise InputError("SSSNetwork(channels=None) is the whole space: pass the architecture code")
             features = (max(self.widths),) * NUM_POSITIONS
             active_widths = jnp.asarray(self.widths, jnp.int32)[jnp.asarray(code)]
             active = [active_widths[p] for p in range(NUM_POSITIONS)]
@@ -236,7 +237,7 @@ class NATSSizeSpace(Space):
     def __init__(self, widths: Sequence[int] = WIDTHS, num_classes: int = 10, image_size: int = 32):
         widths = tuple(int(w) for w in widths)
         if not widths or min(widths) < 1 or any(a >= b for a, b in zip(widths, widths[1:])):
-            raise ValueError(f"NATS-Bench SSS: widths must be strictly increasing positive integers, got {widths}")
+            raise InputError(f"NATS-Bench SSS: widths must be strictly increasing positive integers, got {widths}")
         self.widths, self.num_classes, self.image_size = widths, num_classes, image_size
 
     def __repr__(self):
@@ -279,7 +280,7 @@ class NATSSizeSpace(Space):
         """Change the width of one uniformly chosen position to a different width."""
         code = self.encode(genotype)
         if len(self.widths) < 2:
-            raise ValueError("NATS-Bench SSS: a space with one width has nothing to mutate")
+            raise InputError("NATS-Bench SSS: a space with one width has nothing to mutate")
         p = rng.integers(NUM_POSITIONS)
         code[p] = (code[p] + rng.integers(1, len(self.widths))) % len(self.widths)
         return self.decode(code)

@@ -13,7 +13,7 @@ Network (`TinyNetwork` of the official code), C=16, N=5, NHWC:
   nor_conv_kxk -> ReLU-conv(k, pad k//2)-BN, avg_pool_3x3 -> 3x3 stride 1 pad 1, padding not counted.
   Basic block: conv_a = ReLU-conv3x3(stride 2)-BN, conv_b = ReLU-conv3x3-BN, downsample = avgpool2x2 -> conv1x1
   (no BN); out = conv_b(conv_a(x)) + downsample(x).
-Init: PyTorch defaults (see `spaces.layers`); BN in train mode.
+Init: PyTorch defaults (see `zico_jax.nn.layers`); BN in train mode.
 
 Flax parameter paths mirror the PyTorch module indices: ``cells_{i}`` for i in 0..16, with 5 and 11 the basic
 blocks, and ``cells_{i}/edge_{j}/{nor_conv_1x1|nor_conv_3x3}`` for the parametric ops of edge j.
@@ -42,8 +42,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import layers as L
-from spaces.base import GenotypeError, LayerInfo, Space, register_space
+from zico_jax.errors import InputError
+from zico_jax.nn import layers as L
+from zico_jax.nn.tape_nodes import TapeNode, add_n, zeros_like
+from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 CONV_KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
@@ -218,7 +220,7 @@ class NB201Network(nn.Module):
     @nn.compact
     def __call__(self, x, code=None):
         if self.genotype is None and code is None:
-            raise ValueError("NB201Network(genotype=None) is the whole space: pass the architecture code")
+            raise InputError("NB201Network(genotype=None) is the whole space: pass the architecture code")
         x = Stem(self.C, self.dtype, name="stem")(x)
         scan = self.scan_cells and self.genotype is None and not self.is_initializing()
         layout = stage_layout(self.C, self.N)
@@ -294,7 +296,7 @@ class NB201Space(Space):
         """Change the ops of `num_mutations` distinct, uniformly chosen edges, each to a different op
         (uniform over the other 4). `num_mutations=1` draws exactly as before (one edge, then one offset)."""
         if not 1 <= num_mutations <= NUM_EDGES:
-            raise ValueError(f"NAS-Bench-201 mutate: num_mutations must lie in 1..{NUM_EDGES}, got {num_mutations}")
+            raise InputError(f"NAS-Bench-201 mutate: num_mutations must lie in 1..{NUM_EDGES}, got {num_mutations}")
         code = self.encode(genotype)
         edges = [rng.integers(NUM_EDGES)] if num_mutations == 1 else rng.choice(NUM_EDGES, num_mutations, replace=False)
         for e in edges:
@@ -374,7 +376,6 @@ class NB201Space(Space):
         Value 0 is the input image batch; node k produces value k + 1. `none` edges produce nothing, a node
         whose every incoming edge is `none` is zeros, `skip_connect` reuses the source value.
         """
-        from zico_jax.tape import TapeNode, add_n, zeros_like  # spaces stay importable without the engine
 
         g = _as_genotype(genotype)
         nodes: list[TapeNode] = []

@@ -20,7 +20,7 @@ from typing import Sequence
 
 import numpy as np
 
-from spaces.base import GenotypeError
+from zico_jax.errors import GenotypeError
 
 
 class StageChoiceCodec:

@@ -11,6 +11,8 @@ from typing import Mapping
 
 import numpy as np
 
+from zico_jax.errors import InputError
+
 IGNORED_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 
 _LAYOUT = {
@@ -20,7 +22,7 @@ _LAYOUT = {
 }
 
 
-class WeightImportError(ValueError):
+class WeightImportError(InputError):
     """A state dict that does not fit the network; the message names the key."""
 
 

@@ -4,7 +4,7 @@ Encoder = the official `MacroNet` (yawen-d/TransNASBench `lib/models/net_infer/n
 `net_ops/cell_ops.py`), base channels C = 64, input 256x256 (jigsaw: 9 tiles of 64 from a 255 image), NHWC:
   stem: conv3x3(3 -> C/2, stride 2) + BN, ReLU-conv3x3(C/2 -> C, stride 2)-BN        (H/4)
   a module per skeleton digit d, each of 2 cells/blocks: channels x2 if d in {2, 4}, stride 2 (first cell or
-  block) if d in {3, 4}; then the task decoder (`spaces.transnas101_tasks`).
+  block) if d in {3, 4}; then the task decoder (`zico_jax.spaces.transnas101_tasks`).
 Micro: skeleton 41414 (5 modules, 10 cells, output 8C at H/32); genotype string `64-41414-a_bc_def`, one digit
   per edge (node 1 <- 0; node 2 <- 0, 1; node 3 <- 0, 1, 2): 0 none, 1 skip_connect, 2 nor_conv_1x1,
   3 nor_conv_3x3; 4**6 = 4096 cells. Node j = sum of its edges, output = node 3. Edges from node 0 take the cell's
@@ -45,11 +45,27 @@ from typing import Iterator, Optional, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import transnas101_tasks as T
-from spaces.base import GenotypeError, LayerInfo, Space, register_space
-from spaces.transnas101_encoders import (  # noqa: F401  (TASKS re-exported)
-    BENCH_CHANNELS, CONV_KERNEL, EDGES, MICRO_SKELETON, OPS, SHORTCUT_BN_EPS, TASKS, BasicBlock, FactorizedReduce,
-    ReducedZeros, ReLUConvBN, Stem, TNBNetwork, _down, _edge_args, skeleton_plan,
+from zico_jax.errors import InputError
+from zico_jax.nn.tape_nodes import TapeNode, add_n
+from zico_jax.spaces import transnas101_tasks as T
+from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
+from zico_jax.spaces.transnas101_encoders import (  # noqa: F401  (TASKS re-exported)
+    BENCH_CHANNELS,
+    CONV_KERNEL,
+    EDGES,
+    MICRO_SKELETON,
+    OPS,
+    SHORTCUT_BN_EPS,
+    TASKS,
+    BasicBlock,
+    FactorizedReduce,
+    ReducedZeros,
+    ReLUConvBN,
+    Stem,
+    TNBNetwork,
+    _down,
+    _edge_args,
+    skeleton_plan,
 )
 
 # ------------------------------------------------------------------------------------------------ genotypes
@@ -142,9 +158,9 @@ class _TransNAS101(Space):
                  num_classes: Optional[int] = None):
         spec = T.get_task(task)
         if base_channels < 2 or base_channels % 2:
-            raise ValueError(f"TransNAS-Bench-101: base_channels must be an even number >= 2, got {base_channels}")
+            raise InputError(f"TransNAS-Bench-101: base_channels must be an even number >= 2, got {base_channels}")
         if num_classes is not None and spec.head == "generative":
-            raise ValueError(f"TransNAS-Bench-101 task {task!r} outputs an RGB image: num_classes does not apply")
+            raise InputError(f"TransNAS-Bench-101 task {task!r} outputs an RGB image: num_classes does not apply")
         self.task, self.base_channels = task, int(base_channels)
         self.image_size = int(image_size or spec.image_size)
         self.num_outputs = int(num_classes or spec.outputs)
@@ -159,7 +175,7 @@ class _TransNAS101(Space):
         return T.jigsaw_puzzle(xs, self.num_outputs) if self.task == "jigsaw" else xs
 
     def targets(self, xs, labels) -> np.ndarray:
-        """Synthetic targets of the task from CIFAR images (see `spaces.transnas101_tasks`)."""
+        """Synthetic targets of the task from CIFAR images (see `zico_jax.spaces.transnas101_tasks`)."""
         return T.make_targets(self.task, xs, labels, self.num_outputs)
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
@@ -203,7 +219,6 @@ class _TransNAS101(Space):
     def tape(self, genotype, dtype=jnp.float32):
         """The standalone network of `genotype` as `TapeNode`s: value 0 is the image batch, node k makes value k+1;
         the last node is the decoder. Parameter paths are those of `model(genotype)`."""
-        from zico_jax.tape import TapeNode  # spaces stay importable without the engine
 
         g = self._as_genotype(genotype)
         nodes: list[TapeNode] = []
@@ -266,7 +281,7 @@ class TransNAS101Micro(_TransNAS101):
                  num_classes: Optional[int] = None, skeleton: str = MICRO_SKELETON):
         super().__init__(task, base_channels, image_size, num_classes)
         if not (isinstance(skeleton, str) and skeleton and set(skeleton) <= set("1234")):
-            raise ValueError(f"TransNAS-Bench-101 micro: skeleton {skeleton!r} must be digits 1..4 (benchmark: 41414)")
+            raise InputError(f"TransNAS-Bench-101 micro: skeleton {skeleton!r} must be digits 1..4 (benchmark: 41414)")
         self.skeleton = skeleton
 
     def __repr__(self):
@@ -292,7 +307,6 @@ class TransNAS101Micro(_TransNAS101):
         return out
 
     def _tape_cell(self, g, emit, x, name, cin, cout, stride, dtype):
-        from zico_jax.tape import add_n
 
         nodes = [x]
         for node in (1, 2, 3):
@@ -329,7 +343,7 @@ class TransNAS101Macro(_TransNAS101):
         super().__init__(task, base_channels, image_size, num_classes)
         if not (isinstance(shortcut_bn_eps, (int, float)) and not isinstance(shortcut_bn_eps, bool)
                 and shortcut_bn_eps > 0):
-            raise ValueError(f"TransNAS-Bench-101 macro: shortcut_bn_eps must be a positive number (official 1.0, "
+            raise InputError(f"TransNAS-Bench-101 macro: shortcut_bn_eps must be a positive number (official 1.0, "
                              f"clean 1e-5), got {shortcut_bn_eps!r}")
         self.shortcut_bn_eps = float(shortcut_bn_eps)
 

@@ -1,6 +1,6 @@
 """TransNAS-Bench-101's encoder networks (Flax): the official `MacroNet` with micro cells or basic blocks.
 
-Structure and semantics are described in `spaces.transnas101` (the spaces); this module holds the constants,
+Structure and semantics are described in `zico_jax.spaces.transnas101` (the spaces); this module holds the constants,
 the skeleton plan and the modules, so that the space module stays about genotypes and the Space protocol.
 BatchNorm eps is 1e-5 everywhere except the basic block's shortcut BN, 1.0 as the official code builds it
 (`SHORTCUT_BN_EPS`; `BasicBlock.shortcut_bn_eps`, the macro space's `shortcut_bn_eps` option).
@@ -14,7 +14,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax.numpy as jnp
 
-from spaces import transnas101_tasks as T
+from zico_jax.errors import InputError
+from zico_jax.spaces import transnas101_tasks as T
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3")
 CONV_KERNEL = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}
@@ -202,7 +203,7 @@ class TNBNetwork(nn.Module):
     @nn.compact
     def __call__(self, x, code=None):
         if self.kind == "micro" and self.genotype is None and code is None:
-            raise ValueError("TransNAS-Bench-101 micro network(genotype=None) is the whole space: pass the code")
+            raise InputError("TransNAS-Bench-101 micro network(genotype=None) is the whole space: pass the code")
         if self.task == "jigsaw":
             x = T.jigsaw_tiles(x)
         x = Stem(self.base, self.dtype, name="stem")(x)

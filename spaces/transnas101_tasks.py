@@ -66,8 +66,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from spaces.base import LayerInfo
-from spaces.losses import cross_entropy
+from zico_jax.errors import InputError
+from zico_jax.nn.losses import cross_entropy
+from zico_jax.spaces.base import LayerInfo
 
 BN_EPS = 1e-5
 
@@ -117,7 +118,7 @@ LOSSES = {name: t.loss for name, t in TASKS.items()}
 
 def get_task(task: str) -> Task:
     if task not in TASKS:
-        raise ValueError(f"TransNAS-Bench-101: unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        raise InputError(f"TransNAS-Bench-101: unknown task {task!r}; expected one of {', '.join(TASKS)}")
     return TASKS[task]
 
 
@@ -230,7 +231,7 @@ def width(channels: int, base: int) -> int:
 def num_upsample(head: str, in_hw: int, image_size: int) -> int:
     n = int(math.log2(image_size / max(in_hw, 1))) if in_hw else 0
     if in_hw * 2**n != image_size or not 2 <= n <= 6:
-        raise ValueError(f"TransNAS-Bench-101 {head} decoder: it upsamples the {in_hw}x{in_hw} encoder output "
+        raise InputError(f"TransNAS-Bench-101 {head} decoder: it upsamples the {in_hw}x{in_hw} encoder output "
                          f"by 2**n with n in 2..6, which cannot give the {image_size}x{image_size} target; choose an "
                          f"image size equal to {in_hw} * 2**n")
     return n
@@ -380,7 +381,7 @@ def make_targets(task: str, xs, labels, outputs: int | None = None) -> np.ndarra
     outputs = t.outputs if outputs is None else outputs
     xs, labels = np.asarray(xs), np.asarray(labels)
     if xs.ndim != 5 or labels.shape != xs.shape[:2]:
-        raise ValueError(f"TransNAS-Bench-101 targets: expected xs (N, B, H, W, C) and labels (N, B); got {xs.shape} "
+        raise InputError(f"TransNAS-Bench-101 targets: expected xs (N, B, H, W, C) and labels (N, B); got {xs.shape} "
                          f"and {labels.shape}")
     dtype = xs.dtype if np.issubdtype(xs.dtype, np.floating) else np.float32
     if t.head == "ff" and task != "room_layout":

@@ -17,7 +17,7 @@ by SLDGroup/ZiCo) writes them, e.g. ZiCo's 600M network:
     channels in.
 Network: the blocks in order (the last is the fixed `SuperConvK1BNRELU(C, 2048, 1, 1)` of the string), global
 average pooling, a dense layer to `num_classes` (with bias). Init: PyTorch defaults (the search scores untrained,
-un-reinitialised networks); BatchNorm in train mode with eps 1e-3 (MasterNet's). See `spaces.zennas_blocks`.
+un-reinitialised networks); BatchNorm in train mode with eps 1e-3 (MasterNet's). See `zico_jax.spaces.zennas_blocks`.
 
 Options: `residual` (default False) - the official search scores candidates with `no_reslink=True` and without
 squeeze-excite, so the default network has neither. `residual=True` is the network as trained and as the FLOPs
@@ -37,7 +37,7 @@ four released genotypes: the first, second and fourth are the paper's numbers tr
 2M below the paper's 1005M under every convention tried (the official `get_FLOPs` of the search, `search_flops(g)`
 - which also counts shortcut FLOPs at a quarter, a bug - gives 438.39M / 590.29M / 979.22M / 450.0M).
 
-Search (`spaces.zennas_mutation`): `mutate(g, rng, num_mutations)` is the official evolutionary-search mutation
+Search (`zico_jax.spaces.zennas_mutation`): `mutate(g, rng, num_mutations)` is the official evolutionary-search mutation
 (replace random blocks by candidates of SearchSpace/search_space_IDW_fixfc.py, re-chain the channels, split blocks
 of >= 6 sub-layers); `initial_genotype()` is the official starting network; `num_layers(g)` and `search_flops(g)`
 are what the official search checks against its `max_layers` and FLOPs budgets (`zico_jax.search.budgets` uses
@@ -61,8 +61,9 @@ from typing import Optional, Sequence
 import jax.numpy as jnp
 import numpy as np
 
-from spaces import zennas_blocks as B
-from spaces.base import GenotypeError, LayerInfo, Space, register_space
+from zico_jax.nn.tape_nodes import TapeNode
+from zico_jax.spaces import zennas_blocks as B
+from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 
 CONV_KERNELS = (1, 3, 5, 7)
 RES_EXPANSIONS = (1, 2, 4, 6)
@@ -299,7 +300,7 @@ class ZenNASSpace(Space):
         official mutations (`mutate(g, rng, 1)`). The official search has no independent sampler: its population
         starts as single mutations of `INITIAL_GENOTYPE` and grows by mutating members, which this imitates. Not
         uniform over the space and not budget-aware (apply budgets afterwards); deterministic for a seeded rng."""
-        from spaces import zennas_mutation as M  # lazy: zennas_mutation imports this module
+        from zico_jax.spaces import zennas_mutation as M  # lazy: zennas_mutation imports this module
 
         M.check_rng(rng)
         g = parse_genotype(INITIAL_GENOTYPE)
@@ -310,29 +311,29 @@ class ZenNASSpace(Space):
     def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1) -> ZenNASGenotype:
         """The official evolutionary-search mutation (evolution_search.get_new_random_structure_str with
         num_replaces=num_mutations, the block candidates of SearchSpace/search_space_IDW_fixfc.py, then the split of
-        blocks with >= 6 sub-layers): see `spaces.zennas_mutation`."""
-        from spaces import zennas_mutation as M
+        blocks with >= 6 sub-layers): see `zico_jax.spaces.zennas_mutation`."""
+        from zico_jax.spaces import zennas_mutation as M
 
         return M.mutate(genotype, rng, num_mutations)
 
     def num_layers(self, genotype) -> int:
         """The official `get_num_layers` (sum of sub_layers; what the search's `max_layers` bounds)."""
-        from spaces import zennas_mutation as M
+        from zico_jax.spaces import zennas_mutation as M
 
         return M.num_layers(genotype)
 
     def search_flops(self, genotype) -> float:
         """The official `get_FLOPs(image_size)` the search checks against its FLOPs budget (residual links, BN, no SE,
         whatever this space's `residual` / `se`; shortcuts quarter-counted, an official bug): see
-        `spaces.zennas_mutation.search_flops`."""
-        from spaces import zennas_mutation as M
+        `zico_jax.spaces.zennas_mutation.search_flops`."""
+        from zico_jax.spaces import zennas_mutation as M
 
         return M.search_flops(genotype, self.image_size, self.num_classes)
 
     def search_params(self, genotype) -> int:
         """The official `get_model_size()` the search checks against its params budget: the network WITH residual
-        links (BN, no SE), whatever this space's `residual` / `se`: see `spaces.zennas_mutation.search_params`."""
-        from spaces import zennas_mutation as M
+        links (BN, no SE), whatever this space's `residual` / `se`: see `zico_jax.spaces.zennas_mutation.search_params`."""
+        from zico_jax.spaces import zennas_mutation as M
 
         return M.search_params(genotype, self.num_classes)
 
@@ -371,7 +372,6 @@ class ZenNASSpace(Space):
     def tape(self, genotype, dtype=jnp.float32):
         """One node per conv layer / inverted-bottleneck unit, then the head: the executables are shared by every
         candidate with the same unit configuration and input shape."""
-        from zico_jax.tape import TapeNode  # spaces stay importable without the engine
 
         nodes = []
         for k, (name, kind, kw) in enumerate(plan(_as_genotype(genotype), self.residual, self.se)):

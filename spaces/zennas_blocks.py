@@ -1,4 +1,4 @@
-"""Flax building blocks of the Zen-NAS / ZiCo MobileNetV2-style ImageNet space (see `spaces.zennas`).
+"""Flax building blocks of the Zen-NAS / ZiCo MobileNetV2-style ImageNet space (see `zico_jax.spaces.zennas`).
 
 Each class is one application of the space's tape (`ZenNASSpace.tape`), and the standalone network is the same
 modules in sequence, so a tape node's parameters are exactly the network's subtree at the node's name.
@@ -6,7 +6,7 @@ modules in sequence, so a tape node's parameters are exactly the network's subtr
 Semantics follow the official PyTorch code (idstcv/ZenNAS `PlainNet/`, reused unchanged by SLDGroup/ZiCo):
   * every BatchNorm is in train mode with eps 1e-3 (`MasterNet.__init__` sets `eps = 1e-3` on every
     `nn.BatchNorm2d`, including those of shortcuts and squeeze-excite), scale 1 / shift 0 at init;
-  * convolutions are bias-free with PyTorch's default init (`spaces.layers.TorchConv`), except the 1x1 shortcut
+  * convolutions are bias-free with PyTorch's default init (`zico_jax.nn.layers.TorchConv`), except the 1x1 shortcut
     projection of a residual unit, an `nn.Conv2d` with the default `bias=True` (`ProjConv`);
   * padding (k - 1) // 2 on every side, so a stride-2 layer maps H to ceil(H / 2) as PyTorch does.
 """
@@ -19,7 +19,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spaces import layers as L
+from zico_jax.errors import InputError
+from zico_jax.nn import layers as L
 
 BN_EPS = 1e-3  # MasterNet's value, not PyTorch's 1e-5 default
 SE_RATIO = 0.25
@@ -115,7 +116,7 @@ class IDWUnit(nn.Module):
         elif self.shortcut == "identity":
             y = y + x
         elif self.shortcut != "none":
-            raise ValueError(f"IDWUnit: shortcut {self.shortcut!r}; expected 'none', 'identity' or 'proj'")
+            raise InputError(f"IDWUnit: shortcut {self.shortcut!r}; expected 'none', 'identity' or 'proj'")
         return nn.relu(y)
 
 
@@ -134,7 +135,7 @@ NODE_TYPES = {"conv": ConvBN, "unit": IDWUnit}  # a SuperConvK{k}BNRELU sub-laye
 
 
 class ZenNASNetwork(nn.Module):
-    """The standalone network: `plan` is a tuple of (name, node type, keyword tuple) from `spaces.zennas.plan`,
+    """The standalone network: `plan` is a tuple of (name, node type, keyword tuple) from `zico_jax.spaces.zennas.plan`,
     applied in sequence, then the classifier head (named `head`)."""
 
     plan: tuple

@@ -53,7 +53,8 @@ from typing import Sequence
 
 import numpy as np
 
-from spaces.zennas import Block, ZenNASGenotype, _as_genotype, smart_round
+from zico_jax.errors import InputError
+from zico_jax.spaces.zennas import Block, ZenNASGenotype, _as_genotype, smart_round
 
 # search_space_IDW_fixfc.seach_space_block_type_list_list, in its order: (expansion, kernel)
 RES_TYPES = tuple((e, k) for k in (3, 5, 7) for e in (1, 2, 4, 6))
@@ -143,7 +144,7 @@ def mutate(genotype, rng: np.random.Generator, num_mutations: int = 1) -> ZenNAS
     """Official `get_new_random_structure_str(..., num_replaces=num_mutations)` followed by the split: see the module
     docstring. `genotype`: a ZenNASGenotype or its string. Returns a new, valid genotype."""
     if isinstance(num_mutations, bool) or not isinstance(num_mutations, numbers.Integral) or num_mutations < 1:
-        raise ValueError(f"Zen-NAS mutation: num_mutations must be an integer >= 1 (the official search uses 1 and "
+        raise InputError(f"Zen-NAS mutation: num_mutations must be an integer >= 1 (the official search uses 1 and "
                          f"2), got {num_mutations!r}")
     rng = check_rng(rng)
     blocks = list(_as_genotype(genotype).blocks)

@@ -9,8 +9,8 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DATA, ROOT
+
 from experiments.configs.ablate import get_config
 from zico_jax import ablation as A
 

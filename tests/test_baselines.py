@@ -24,16 +24,15 @@ torch = pytest.importorskip("torch")
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent))
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
 import torch_baselines as tb  # noqa: E402
 import torch_reference as ref  # noqa: E402
 
-import jax  # noqa: E402
-import jax.numpy as jnp  # noqa: E402
-
-from spaces import get_space  # noqa: E402
-from spaces.torch_import import load_torch_weights  # noqa: E402
 from zico_jax.proxies import baselines as B  # noqa: E402
 from zico_jax.proxies.baselines_activation import zen_draws  # noqa: E402
+from zico_jax.spaces import get_space  # noqa: E402
+from zico_jax.spaces.torch_import import load_torch_weights  # noqa: E402
 
 GENOTYPES = (
     "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|none~1|nor_conv_3x3~2|",

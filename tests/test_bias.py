@@ -5,13 +5,13 @@ import json
 
 import numpy as np
 import pytest
-
 from conftest import DATA, tiny_batches
-from spaces import get_space
+
 from zico_jax import bias as B
 from zico_jax.engine import Engine
 from zico_jax.proxies import registry as R
 from zico_jax.results import read_rows
+from zico_jax.spaces import get_space
 
 
 @pytest.mark.parametrize("arch,depth", [

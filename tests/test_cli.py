@@ -52,8 +52,8 @@ def test_mismatched_weights(golden_dir, capsys):
 def test_export_layers_writes_distinct_layers_that_load_back(tmp_path, capsys):
     import csv
 
-    from spaces import get_space
     from zico_jax.latency import layer_keys, load_layer_table
+    from zico_jax.spaces import get_space
 
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|avg_pool_3x3~2|"
     out = tmp_path / "layers.csv"

@@ -8,13 +8,13 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import DATA, ROOT
+
 from experiments.configs.correlation import get_config
-from spaces import get_space
 from zico_jax import correlation as C
 from zico_jax.engine import Engine
 from zico_jax.groundtruth import load_nb201
+from zico_jax.spaces import get_space
 
 PROXIES = ("zico", "zico_bc")
 

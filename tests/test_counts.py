@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spaces import get_space
+from zico_jax.spaces import get_space
 
 CASES = [
     ("nats_tss", dict(C=4, N=1, image_size=16)),

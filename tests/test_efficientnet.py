@@ -9,17 +9,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import tiny_batches
-from spaces import get_space, parse_space_options
-from spaces.base import GenotypeError
-from spaces.efficientnet import DEFAULT_STAGES, EfficientNetClsSpace, EfficientNetDetSpace, parse_genotype
-from spaces.efficientnet_blocks import group_count, spatial_groups
-from spaces.losses import detection_loss, sigmoid_focal_loss
+
 from zico_jax.engine import Engine
 from zico_jax.grads import kernel_leaves
+from zico_jax.nn.losses import detection_loss, sigmoid_focal_loss
 from zico_jax.proxies import feature_shapes, zico
 from zico_jax.proxies.registry import ProxyOptions
+from zico_jax.spaces import get_space, parse_space_options
+from zico_jax.spaces.base import GenotypeError
+from zico_jax.spaces.efficientnet import DEFAULT_STAGES, EfficientNetClsSpace, EfficientNetDetSpace, parse_genotype
+from zico_jax.spaces.efficientnet_blocks import group_count, spatial_groups
 
 # (stride, expansion, channel choices, repeat choices): strides 2 (stem), 1, 2, 2, 2 -> 16x16 images end at 1x1
 TINY_STAGES = ((1, 1, (8, 16), (1, 2)), (2, 4, (8, 16), (1, 2)), (2, 4, (16, 24), (1, 2)), (2, 2, (16, 32), (1, 2)))

@@ -4,12 +4,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import count_compilations, tiny_batches
-from spaces import get_space
+
 from zico_jax.engine import Engine
 from zico_jax.grads import kernel_leaves
 from zico_jax.proxies import ProxyOptions, feature_shapes, zico, zico_bc
+from zico_jax.spaces import get_space
 
 ARCHS = [
     "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",

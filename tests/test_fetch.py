@@ -9,7 +9,6 @@ import threading
 
 import pytest
 
-
 from zico_jax import cli, fetch  # noqa: E402
 
 PAYLOAD = b"zico-jax fetch fixture\n" * 64

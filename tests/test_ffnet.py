@@ -8,17 +8,17 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import tiny_batches
-from spaces import get_space
-from spaces.base import GenotypeError
-from spaces.ffnet import DEFAULT_STAGES, FFNetSegSpace, parse_genotype
-from spaces.ffnet_blocks import block_groups
-from spaces.losses import pixel_cross_entropy
+
 from zico_jax.engine import Engine
 from zico_jax.grads import kernel_leaves
+from zico_jax.nn.losses import pixel_cross_entropy
 from zico_jax.proxies import feature_shapes, zico
 from zico_jax.proxies.registry import ProxyOptions
+from zico_jax.spaces import get_space
+from zico_jax.spaces.base import GenotypeError
+from zico_jax.spaces.ffnet import DEFAULT_STAGES, FFNetSegSpace, parse_genotype
+from zico_jax.spaces.ffnet_blocks import block_groups
 
 # (stride, channel choices, block choices): the stem takes 16x16 images to 4x4, then 4, 2, 1, 1
 TINY_STAGES = ((1, (32,), (1, 2)), (2, (32, 64), (1, 2)), (2, (64,), (1,)), (2, (64,), (1,)))

@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from spaces import get_space
-from spaces.torch_import import load_torch_weights
 from zico_jax.data import batches_from_arrays
 from zico_jax.engine import Engine
 from zico_jax.proxies import zico
+from zico_jax.spaces import get_space
+from zico_jax.spaces.torch_import import load_torch_weights
 
 CASES = range(4)
 

@@ -4,10 +4,10 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import tiny_batches
-from spaces import get_space
+
 from zico_jax.grads import classification_loss, kernel_leaves, looped_grads, per_batch_grads
+from zico_jax.spaces import get_space
 
 ARCH = "|nor_conv_3x3~0|+|avg_pool_3x3~0|nor_conv_1x1~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
 

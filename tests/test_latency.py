@@ -9,14 +9,25 @@ import pathlib
 import numpy as np
 import pytest
 
-from spaces import get_space
 from zico_jax.data import DataNotFoundError, data_dir
-from zico_jax.latency import fit_predictor, layer_features
 from zico_jax.latency import (
-    BRPNAS_DEVICES, HELP_DEVICES, LayerKey, LayerLatencyTable, LatencyTableError, MissingLayerError,
-    NetworkLatencyTable, export_layer_list, get_latency_table, latency_table_names, layer_keys, load_layer_table,
+    BRPNAS_DEVICES,
+    HELP_DEVICES,
+    LatencyTableError,
+    LayerKey,
+    LayerLatencyTable,
+    MissingLayerError,
+    NetworkLatencyTable,
+    export_layer_list,
+    fit_predictor,
+    get_latency_table,
+    latency_table_names,
+    layer_features,
+    layer_keys,
+    load_layer_table,
     load_network_table,
 )
+from zico_jax.spaces import get_space
 
 DATA = data_dir()
 BRPNAS_CSV = DATA / "nb201_latency_brpnas" / "nb201_latency_brpnas_ms.csv"

@@ -11,18 +11,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import spaces.nasbench101 as N
-import spaces.nasbench101_graph as G
 from conftest import count_compilations, tiny_batches
-from spaces import GenotypeError, get_space
+
+import zico_jax.spaces.nasbench101 as N
+import zico_jax.spaces.nasbench101_graph as G
 from zico_jax.data import DataNotFoundError
 from zico_jax.engine import Engine
 from zico_jax.grads import kernel_leaves
 from zico_jax.groundtruth import load_groundtruth
 from zico_jax.groundtruth import nasbench101 as GT
+from zico_jax.nn.tape_nodes import add_n
 from zico_jax.proxies import ProxyOptions, feature_shapes, zico
-from zico_jax.tape import add_n
+from zico_jax.spaces import GenotypeError, get_space
 
 C3, C1, MP = G.CONV3X3, G.CONV1X1, G.MAXPOOL3X3
 
@@ -340,8 +340,8 @@ def test_dense_inits_match_their_distributions(init_params):
 
 
 def test_pytorch_init_is_the_previous_behaviour():
-    """init='pytorch' draws exactly what spaces.layers' TorchConv / TorchDense drew (same paths, same keys)."""
-    from spaces.layers import TorchConv, TorchDense, TrainBatchNorm
+    """init='pytorch' draws exactly what zico_jax.nn.layers' TorchConv / TorchDense drew (same paths, same keys)."""
+    from zico_jax.nn.layers import TorchConv, TorchDense, TrainBatchNorm
 
     class OldConvBnRelu(nn.Module):
         @nn.compact

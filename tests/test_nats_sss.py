@@ -8,18 +8,18 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
-import spaces.nats_sss as S  # registers "nats_sss"
-import zico_jax.groundtruth.nats_sss as GT  # registers the "nats_sss" ground truth
 from conftest import count_compilations, tiny_batches
-from spaces import GenotypeError, get_space
-from spaces import masked_layers as M
+
+import zico_jax.groundtruth.nats_sss as GT  # registers the "nats_sss" ground truth
+import zico_jax.spaces.nats_sss as S  # registers "nats_sss"
 from zico_jax.data import DataNotFoundError
 from zico_jax.engine import Engine
 from zico_jax.grads import classification_loss, kernel_leaves, per_batch_grads
 from zico_jax.groundtruth import load_groundtruth
 from zico_jax.proxies import feature_shapes, zico, zico_bc
 from zico_jax.proxies.zico import zico_bc_from_terms, zico_layer_terms
+from zico_jax.spaces import GenotypeError, get_space
+from zico_jax.spaces import masked_layers as M
 
 # Non-uniform genotypes of the tiny space cover every cell-skip case: identity (equal widths), FactorizedReduce
 # widening (2 -> 6) and narrowing (8 -> 2), and reduction blocks that widen and narrow.

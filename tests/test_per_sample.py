@@ -14,13 +14,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from conftest import tiny_batches
 
 import zico_jax
-from conftest import tiny_batches
-from spaces import layers as L
-from spaces.losses import cross_entropy
 from zico_jax import grads as G
 from zico_jax.engine import Engine
+from zico_jax.nn import layers as L
+from zico_jax.nn.losses import cross_entropy
 from zico_jax.proxies.zico import zico
 
 GENOTYPES = (

@@ -12,12 +12,22 @@ import ml_collections
 import numpy as np
 import pytest
 
-from spaces import get_space
 from zico_jax.search import (
-    AnalyticScorer, Evolution, EvolutionState, RandomSearch, SearchCheckpointer, SearchPreempted, accept,
-    budgets_from_config, make_budgets, pareto_front, run_search, update_front,
+    AnalyticScorer,
+    Evolution,
+    EvolutionState,
+    RandomSearch,
+    SearchCheckpointer,
+    SearchPreempted,
+    accept,
+    budgets_from_config,
+    make_budgets,
+    pareto_front,
+    run_search,
+    update_front,
 )
 from zico_jax.search.budgets import Budget, Budgets
+from zico_jax.spaces import get_space
 
 SPACE = get_space("nats_tss", C=4, N=1, image_size=8)
 
@@ -319,9 +329,9 @@ def test_search_on_a_zico_bc_space_under_a_predicted_note10_latency(tmp_path):
     """efficientnet_cls's conv layers are not OFA's Note10 blocks: the per-layer table at one resolution plus
     the fitted predictor gives every candidate a latency, and the found network meets the budget."""
     from experiments.configs.search import get_config
-    from spaces import get_space
     from zico_jax.latency import fit_predictor, get_latency_table
     from zico_jax.search import run_search_from_config
+    from zico_jax.spaces import get_space
 
     c = get_config()
     c.update(space="efficientnet_cls", proxy="params", latency_table="note10_lut", iterations=24,

@@ -17,7 +17,7 @@ SCRIPT = textwrap.dedent("""
     import numpy as np
     sys.path.insert(0, "tests")
     from conftest import tiny_batches
-    from spaces import get_space
+    from zico_jax.spaces import get_space
     from zico_jax.engine import Engine
     from zico_jax.sharding import candidate_mesh
 

@@ -18,14 +18,13 @@ import pytest
 torch = pytest.importorskip("torch")
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1] / "benchmarks"))
+import jax.numpy as jnp  # noqa: E402
 import torch_reference as ref  # noqa: E402
 
-import jax.numpy as jnp  # noqa: E402
-
-from spaces import get_space  # noqa: E402
-from spaces.torch_import import load_torch_weights  # noqa: E402
 from zico_jax.data import batches_from_arrays  # noqa: E402
 from zico_jax.engine import Engine  # noqa: E402
+from zico_jax.spaces import get_space  # noqa: E402
+from zico_jax.spaces.torch_import import load_torch_weights  # noqa: E402
 
 CASES = range(4)
 

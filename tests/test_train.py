@@ -1,4 +1,4 @@
-"""Training a found network (zico_jax.train) and TrainBatchNorm's three modes (spaces.layers)."""
+"""Training a found network (zico_jax.train) and TrainBatchNorm's three modes (zico_jax.nn.layers)."""
 
 import json
 
@@ -8,9 +8,9 @@ import numpy as np
 import pytest
 
 from experiments.configs.train import get_config
-from spaces import get_space
-from spaces.layers import TrainBatchNorm
 from zico_jax import train as T
+from zico_jax.nn.layers import TrainBatchNorm
+from zico_jax.spaces import get_space
 from zico_jax.train_data import ArrayData
 
 BEST = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"

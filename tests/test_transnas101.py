@@ -7,13 +7,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import DATA, count_compilations
-from spaces.base import GenotypeError
-from spaces import transnas101_tasks as T
-from spaces.base import get_space, parse_space_options
-from spaces.transnas101 import TASKS, TransNAS101Macro, TransNAS101Micro
-from spaces.transnas101_encoders import FactorizedReduce
+
 from zico_jax.data import DataNotFoundError
 from zico_jax.engine import Engine, _layer_term_jit
 from zico_jax.grads import kernel_leaves
@@ -21,6 +16,10 @@ from zico_jax.groundtruth import transnas101 as GT
 from zico_jax.groundtruth.registry import load_groundtruth
 from zico_jax.proxies import registry as R
 from zico_jax.proxies.zico import feature_shapes, transposed_conv_paths, zico
+from zico_jax.spaces import transnas101_tasks as T
+from zico_jax.spaces.base import GenotypeError, get_space, parse_space_options
+from zico_jax.spaces.transnas101 import TASKS, TransNAS101Macro, TransNAS101Micro
+from zico_jax.spaces.transnas101_encoders import FactorizedReduce
 from zico_jax.tape import tape_grads
 
 SPACES = {"micro": TransNAS101Micro, "macro": TransNAS101Macro}

@@ -5,14 +5,14 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-
 from conftest import tiny_batches
-from spaces.base import GenotypeError
-from spaces.zennas import INITIAL_GENOTYPE, ZenNASSpace, parse_genotype, smart_round
+
 from zico_jax.data import data_dir
 from zico_jax.engine import Engine
 from zico_jax.grads import kernel_leaves
 from zico_jax.proxies import feature_shapes, zico
+from zico_jax.spaces.base import GenotypeError
+from zico_jax.spaces.zennas import INITIAL_GENOTYPE, ZenNASSpace, parse_genotype, smart_round
 
 # Tiny genotypes: a stride-1 res block with changing widths (identity and projection shortcuts), a multi-sub-layer
 # conv block, expansion 6 with smart_round (12 * 6 = 72), kernels 5 and 7.
@@ -116,13 +116,13 @@ def test_layer_table_matches_the_network(options):
 
 def test_residual_shortcuts_follow_the_official_rules():
     g = parse_genotype(TINY[1])
-    shortcuts = {n: dict(kw)["shortcut"] for n, kind, kw in __import__("spaces.zennas").zennas.plan(g, True)
+    shortcuts = {n: dict(kw)["shortcut"] for n, kind, kw in __import__("zico_jax.spaces.zennas").spaces.zennas.plan(g, True)
                  if kind == "unit"}
     # ResBlockProj for the first unit of each block; ResBlock projects when stride 2 or widths differ
     assert shortcuts == {"b2_s0_u0": "proj", "b2_s0_u1": "proj", "b1_s0_u0": "proj", "b1_s0_u1": "proj",
                          "b2_s1_u0": "proj", "b2_s1_u1": "proj"} | {}
     g = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE1K3(8,8,1,8,2)SuperConvK1BNRELU(8,16,1,1)")
-    shortcuts = {n: dict(kw)["shortcut"] for n, kind, kw in __import__("spaces.zennas").zennas.plan(g, True)
+    shortcuts = {n: dict(kw)["shortcut"] for n, kind, kw in __import__("zico_jax.spaces.zennas").spaces.zennas.plan(g, True)
                  if kind == "unit"}
     assert shortcuts == {"b1_s0_u0": "proj", "b1_s0_u1": "identity", "b1_s1_u0": "identity",
                          "b1_s1_u1": "identity"}

@@ -1,4 +1,4 @@
-"""The official Zen-NAS / ZiCo search mutation (spaces.zennas_mutation): hand-derived candidate lists, the split rule,
+"""The official Zen-NAS / ZiCo search mutation (zico_jax.spaces.zennas_mutation): hand-derived candidate lists, the split rule,
 the search's layer count and FLOPs against the released networks, mutation validity, and a short evolution run."""
 
 import collections
@@ -8,12 +8,12 @@ import ml_collections
 import numpy as np
 import pytest
 
-from spaces import get_space
-from spaces import zennas_mutation as M
-from spaces.base import GenotypeError
-from spaces.zennas import INITIAL_GENOTYPE, ZenNASSpace, parse_genotype
 from zico_jax.data import data_dir
 from zico_jax.search import AnalyticScorer, run_search
+from zico_jax.spaces import get_space
+from zico_jax.spaces import zennas_mutation as M
+from zico_jax.spaces.base import GenotypeError
+from zico_jax.spaces.zennas import INITIAL_GENOTYPE, ZenNASSpace, parse_genotype
 
 # Official get_FLOPs(224) of the searched model (residual links, quarter-counted stride-2 shortcuts) in M, rounded
 # to 0.01M, and get_num_layers: the max_layers budgets of the official scripts are 14 (450M, 600M) and 16 (1G).

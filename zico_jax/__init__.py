@@ -13,15 +13,24 @@ The pieces, smallest first: `per_batch_grads` (vmap(grad) over mini-batches) -> 
 `run_correlation` against benchmark ground truth.
 """
 
-from spaces import GenotypeError, LayerInfo, Space, get_space, parse_space_options, register_space, space_names
 from zico_jax.data import (
-    DataNotFoundError, batches_from_arrays, load_images, load_inputs_npz, make_batches, resize_batches,
+    DataNotFoundError,
+    batches_from_arrays,
+    load_images,
+    load_inputs_npz,
+    make_batches,
+    resize_batches,
 )
 from zico_jax.engine import CandidateScore, Engine
 from zico_jax.grads import classification_loss, cross_entropy, kernel_leaves, looped_grads, per_batch_grads
 from zico_jax.groundtruth import GroundTruth, groundtruth_spaces, load_groundtruth, load_nb201, load_table
 from zico_jax.latency import (
-    LayerKey, export_layer_list, fit_predictor, get_latency_table, latency_table_names, load_layer_table,
+    LayerKey,
+    export_layer_list,
+    fit_predictor,
+    get_latency_table,
+    latency_table_names,
+    load_layer_table,
     load_network_table,
 )
 from zico_jax.metrics import kendall_tau, rank_correlations, spearman_rho, top_k_precision
@@ -41,8 +50,8 @@ from zico_jax.proxies import (
     zico_layer_terms,
     zico_statistic,
 )
-
-__version__ = "0.1.0"
+from zico_jax.spaces import GenotypeError, LayerInfo, Space, get_space, parse_space_options, register_space, space_names
+from zico_jax.version import __version__
 
 __all__ = [
     # spaces

@@ -44,6 +44,7 @@ import numpy as np
 from absl import logging
 
 from zico_jax import correlation as C
+from zico_jax.errors import InputError
 from zico_jax.results import write_json
 
 TASK_SPACES = ("transnas101_micro", "transnas101_macro")  # a cell of these names a TransNAS-Bench-101 task
@@ -79,9 +80,9 @@ class Cell:
 def parse_cell(entry) -> Cell:
     """A cell from "space:dataset", "space:task" / "space:dataset:task" (TransNAS-Bench-101) or a dict; a
     ValueError names the bad entry."""
-    import spaces  # noqa: F401  (importing the package registers every space)
-    from spaces.base import space_names
-    from spaces.transnas101_tasks import TASKS
+    import zico_jax.spaces  # noqa: F401  (importing the package registers every space)
+    from zico_jax.spaces.base import space_names
+    from zico_jax.spaces.transnas101_tasks import TASKS
 
     def bad(why):
         return ValueError(f"ablation cell {entry!r}: {why}; expected 'space:dataset' (e.g. 'nats_tss:cifar10'), "
@@ -125,11 +126,11 @@ def parse_cells(cells) -> list[Cell]:
     """config.cells (a list, or a comma-separated string) as Cells; duplicates are an error."""
     entries = [c for c in cells.split(",") if c.strip()] if isinstance(cells, str) else list(cells or [])
     if not entries:
-        raise ValueError("config.cells is empty: name at least one cell, e.g. 'nats_tss:cifar10'")
+        raise InputError("config.cells is empty: name at least one cell, e.g. 'nats_tss:cifar10'")
     parsed = [parse_cell(e) for e in entries]
     names = [c.name for c in parsed]
     if len(set(names)) != len(names):
-        raise ValueError(f"config.cells names a cell twice: {names}")
+        raise InputError(f"config.cells names a cell twice: {names}")
     return parsed
 
 
@@ -137,14 +138,14 @@ def protocol_of(config) -> tuple[int, list[int]]:
     """(num_archs, seeds) of the config: its own fields, or the protocol's (suite_zero: 1000, 0..9)."""
     protocol = config.get("protocol") or "default"
     if protocol not in PROTOCOLS:
-        raise ValueError(f"config.protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
+        raise InputError(f"config.protocol {protocol!r}: expected one of {', '.join(PROTOCOLS)}")
     if PROTOCOLS[protocol] is not None:
         num_archs, seeds = PROTOCOLS[protocol]
         return num_archs, list(seeds)
     seeds = config.seeds
     seeds = [int(s) for s in (seeds.split(",") if isinstance(seeds, str) else seeds)]
     if not seeds or len(set(seeds)) != len(seeds):
-        raise ValueError(f"config.seeds {config.seeds!r}: expected distinct integers")
+        raise InputError(f"config.seeds {config.seeds!r}: expected distinct integers")
     return int(config.num_archs), seeds
 
 
@@ -153,7 +154,7 @@ def plan(config) -> list[tuple[Cell, int, Any]]:
     from experiments.configs.correlation import get_config as correlation_defaults
 
     if not config.get("output_dir"):
-        raise ValueError("config.output_dir is required: the folder for the runs, tables and plots")
+        raise InputError("config.output_dir is required: the folder for the runs, tables and plots")
     cells, (num_archs, seeds) = parse_cells(config.cells), protocol_of(config)
     shared = {k: config[k] for k in correlation_defaults() if k in config and k not in OWN_FIELDS}
     runs = []

@@ -36,14 +36,15 @@ from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
-from spaces import get_space
+from zico_jax.errors import InputError
 from zico_jax.metrics import kendall_tau, spearman_rho, top_k_precision
 from zico_jax.results import write_json
+from zico_jax.spaces import get_space
 
 
 def nb201_depth(space, genotype) -> int:
     """Conv layers on the longest path from the cell's input (node 0) to its output (node 3); 0 if unconnected."""
-    from spaces.nats_tss import EDGES
+    from zico_jax.spaces.nats_tss import EDGES
 
     weight = {"nor_conv_1x1": 1, "nor_conv_3x3": 1, "skip_connect": 0, "avg_pool_3x3": 0}
     longest = {0: 0}
@@ -68,7 +69,7 @@ HELD_WITHOUT_ACCURACY = {"zennas_imagenet": "flops"}
 def penalties(zico: np.ndarray, zico_bc: np.ndarray, beta0: float) -> np.ndarray:
     """P(g) = (zico - zico_bc) / beta_0: ZiCo-BC's penalty sum, exact given the run's beta_0."""
     if not beta0 > 0:
-        raise ValueError(f"beta {beta0!r}: the penalty is recovered from a run with beta > 0")
+        raise InputError(f"beta {beta0!r}: the penalty is recovered from a run with beta > 0")
     return (np.asarray(zico, np.float64) - np.asarray(zico_bc, np.float64)) / beta0
 
 
@@ -112,9 +113,9 @@ def run_bias(config) -> dict[str, Any]:
     from zico_jax.correlation import space_options_of
 
     if config.space not in DESCRIPTORS:
-        raise ValueError(f"config.space {config.space!r}: bias descriptors are defined for {', '.join(DESCRIPTORS)}")
+        raise InputError(f"config.space {config.space!r}: bias descriptors are defined for {', '.join(DESCRIPTORS)}")
     if not {"zico", "zico_bc"} <= set(config.proxies.split(",")) or not (config.beta or 0) > 0:
-        raise ValueError("the bias study needs config.proxies to hold zico and zico_bc and config.beta > 0 "
+        raise InputError("the bias study needs config.proxies to hold zico and zico_bc and config.beta > 0 "
                          f"(got {config.proxies!r}, beta {config.beta!r})")
     space = get_space(config.space, **space_options_of(config))
     out = pathlib.Path(config.output_dir)

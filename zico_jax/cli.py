@@ -20,6 +20,8 @@ from __future__ import annotations
 import argparse
 import sys
 
+from zico_jax.errors import GenotypeError, InputError
+
 EXIT_BAD_INPUT = 2
 
 
@@ -107,12 +109,12 @@ def _inputs(args):
 def cmd_score(args) -> int:
     import numpy as np
 
-    from spaces import get_space
-    from spaces.torch_import import load_torch_weights
     from zico_jax.engine import Engine
     from zico_jax.proxies import ProxyOptions
     from zico_jax.results import dumps
     from zico_jax.runtime import zico_bc_beta
+    from zico_jax.spaces import get_space
+    from zico_jax.spaces.torch_import import load_torch_weights
 
     space = get_space(args.space)
     beta = zico_bc_beta(space, {"beta": args.beta})
@@ -159,8 +161,8 @@ def cmd_export_layers(args) -> int:
 
     import numpy as np
 
-    from spaces import get_space, parse_space_options
     from zico_jax.latency import export_layer_list
+    from zico_jax.spaces import get_space, parse_space_options
 
     space = get_space(args.space, **parse_space_options(args.space_options))
     texts = list(args.arch)
@@ -173,7 +175,7 @@ def cmd_export_layers(args) -> int:
     rng = np.random.default_rng(args.seed)
     genotypes += [space.sample(rng) for _ in range(args.sample)]
     if not genotypes:
-        raise ValueError("export-layers: no architectures; give --arch, --archs-file or --sample N")
+        raise InputError("export-layers: no architectures; give --arch, --archs-file or --sample N")
     keys = export_layer_list(space, genotypes, args.output, args.resolution)
     print(f"wrote {len(keys)} distinct layers of {len(genotypes)} networks to {args.output}; fill latency_ms (ms, "
           "batch 1) and load it with zico_jax.latency.load_layer_table")
@@ -216,8 +218,7 @@ def main(argv=None) -> int:
         from zico_jax.compilation_cache import enable_compilation_cache
 
         enable_compilation_cache()
-    from spaces.base import GenotypeError
-    from spaces.torch_import import WeightImportError
+    from zico_jax.spaces.torch_import import WeightImportError
 
     try:
         commands = {"score": cmd_score, "correlate": cmd_correlate, "export-layers": cmd_export_layers}

@@ -7,7 +7,7 @@
      of the ground truth's architectures (the benchmark subsets of NAS-Bench-101 and TransNAS-Bench-101);
   2. draws `num_batches` x `batch_size` training images once with `seed`, resizes them (bilinear) when the space
      expects another input size, makes the task's targets (`space.targets`: the class labels, or for
-     TransNAS-Bench-101's other tasks targets derived from the images, see `spaces.transnas101_tasks`) and
+     TransNAS-Bench-101's other tasks targets derived from the images, see `zico_jax.spaces.transnas101_tasks`) and
      scores every architecture with one `zico_jax.engine.Engine` (weights initialised from `seed` and the
      architecture; the loss is `space.loss`);
   3. appends one row per architecture to `<output_dir>/scores.jsonl` as soon as it is scored (`ResultsLog`: a
@@ -42,13 +42,14 @@ import jax
 import numpy as np
 from absl import logging
 
-from spaces import get_space
 from zico_jax import data as D
+from zico_jax.errors import InputError
 from zico_jax.groundtruth import GroundTruth, load_groundtruth
 from zico_jax.metrics import rank_correlations
 from zico_jax.proxies import registry as R
 from zico_jax.results import Progress, ResultsLog, read_rows, write_csv, write_json
 from zico_jax.sharding import peak_memory_bytes
+from zico_jax.spaces import get_space
 
 GROUNDTRUTH_COLUMNS = {
     "cifar10": ("cifar10valid_valid", "cifar10_test"),
@@ -71,11 +72,11 @@ def run_correlation(config) -> dict[str, Any]:
     """Score, resume, summarise (see the module docstring); returns the summary written to summary.json."""
     start = time.perf_counter()
     if not config.get("output_dir"):
-        raise ValueError("config.output_dir is required: the folder for scores.jsonl and the summary")
+        raise InputError("config.output_dir is required: the folder for scores.jsonl and the summary")
     if config.dataset not in GROUNDTRUTH_COLUMNS:
-        raise ValueError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
+        raise InputError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
     if config.x64 and not jax.config.jax_enable_x64:
-        raise ValueError("config.x64=True needs float64 enabled first: jax.config.update('jax_enable_x64', True)")
+        raise InputError("config.x64=True needs float64 enabled first: jax.config.update('jax_enable_x64', True)")
     proxies = R.parse_proxies(config.proxies)
     space = get_space(config.space, **space_options_of(config))
     groundtruth = groundtruth_of(config)  # before scoring: a missing table should not cost an hour of compute
@@ -161,7 +162,7 @@ def check_resumable(output_dir: pathlib.Path, semantics: Mapping[str, Any]) -> N
                    for k in SEMANTIC_FIELDS
                    if _jsonable(previous.get(k, SEMANTIC_DEFAULTS.get(k))) != _jsonable(semantics[k])]
     if differences:
-        raise ValueError(f"cannot resume into {output_dir}: its {len(rows)} scores were computed with other settings "
+        raise InputError(f"cannot resume into {output_dir}: its {len(rows)} scores were computed with other settings "
                          f"({'; '.join(differences)}; from {origin}). Use a new output_dir, or the same settings.")
 
 
@@ -175,7 +176,7 @@ def choose_archs(space, num_archs: int, arch_seed: int, groundtruth: GroundTruth
     if groundtruth is not None and (every is None or len(groundtruth) < len(every)):
         every = list(dict.fromkeys(str(space.parse(a)) for a in groundtruth.archs()))
     if every is None:
-        raise ValueError(f"space {space.name!r} cannot be enumerated and has no ground truth to sample from")
+        raise InputError(f"space {space.name!r} cannot be enumerated and has no ground truth to sample from")
     order = np.random.default_rng(arch_seed).permutation(len(every))
     count = len(every) if num_archs <= 0 else min(num_archs, len(every))
     return [every[i] for i in order[:count]]

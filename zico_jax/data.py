@@ -33,6 +33,12 @@ import pathlib
 
 import numpy as np
 
+from zico_jax.errors import (
+    DataNotFoundError,  # noqa: F401  (re-exported)
+    InputError,
+    UnknownNameError,
+)
+
 DATA_ENV = "ZICO_JAX_DATA"
 # The compact tables and the CIFAR-10 sample, installed with the package (see its README.md and SOURCE.md files).
 PACKAGED_DATA = pathlib.Path(__file__).resolve().parent / "packaged_data"
@@ -71,10 +77,6 @@ _TFDS_SPLITS = {"imagenet16_120": {"train": "train", "test": "validation"}}
 _IMAGENET16_CLASSES = 120
 
 
-class DataNotFoundError(FileNotFoundError):
-    """A data file or folder that zico-jax needs is missing; the message says where it looked and how to fix it."""
-
-
 def data_dir(override: str | os.PathLike | None = None) -> pathlib.Path:
     """The data folder: `override` > $ZICO_JAX_DATA > the data that ships with zico-jax (`PACKAGED_DATA`).
 
@@ -99,7 +101,7 @@ def data_dir(override: str | os.PathLike | None = None) -> pathlib.Path:
 
 def _check_choice(what: str, value: str, valid: tuple[str, ...]) -> None:
     if value not in valid:
-        raise ValueError(f"unknown {what} {value!r}; expected one of {', '.join(valid)}")
+        raise InputError(f"unknown {what} {value!r}; expected one of {', '.join(valid)}")
 
 
 def normalize(x_uint8: np.ndarray, dataset: str) -> np.ndarray:
@@ -121,7 +123,7 @@ def load_images(dataset: str = "cifar10", split: str = "train", source: str = "o
     _check_choice("split", split, SPLITS)
     _check_choice("source", source, SOURCES)
     if limit is not None and limit < 1:
-        raise ValueError(f"limit must be a positive number of images, got {limit}")
+        raise InputError(f"limit must be a positive number of images, got {limit}")
     if source == "offline":
         x, y = _load_offline(dataset, split, data_dir)
     else:
@@ -133,7 +135,7 @@ def load_images(dataset: str = "cifar10", split: str = "train", source: str = "o
 
 def _load_offline(dataset: str, split: str, folder) -> tuple[np.ndarray, np.ndarray]:
     if dataset != "cifar10":
-        raise ValueError(f"dataset {dataset!r} has no offline sample (only cifar10 does); use source='tfds'")
+        raise InputError(f"dataset {dataset!r} has no offline sample (only cifar10 does); use source='tfds'")
     path = data_dir(folder) / OFFLINE_FILE
     if not path.is_file():
         raise DataNotFoundError(f"offline CIFAR-10 sample {path} not found; pass --data_dir or set {DATA_ENV} to the "
@@ -197,12 +199,12 @@ def make_batches(x: np.ndarray, y: np.ndarray, num_batches: int, batch_size: int
     """
     x, y = np.asarray(x), np.asarray(y)
     if num_batches < 1 or batch_size < 1:
-        raise ValueError(f"num_batches and batch_size must be positive, got {num_batches} and {batch_size}")
+        raise InputError(f"num_batches and batch_size must be positive, got {num_batches} and {batch_size}")
     if x.ndim != 4 or y.shape != x.shape[:1]:
-        raise ValueError(f"expected x of shape (M, H, W, C) and y of shape (M,), got {x.shape} and {y.shape}")
+        raise InputError(f"expected x of shape (M, H, W, C) and y of shape (M,), got {x.shape} and {y.shape}")
     needed = num_batches * batch_size
     if needed > len(x):
-        raise ValueError(f"{num_batches} batches of {batch_size} need {needed} distinct images but only {len(x)} "
+        raise InputError(f"{num_batches} batches of {batch_size} need {needed} distinct images but only {len(x)} "
                          "are available; lower --num_batches/--batch_size or use a larger data source")
     idx = np.random.default_rng(seed).permutation(len(x))[:needed]
     return (x[idx].reshape(num_batches, batch_size, *x.shape[1:]),
@@ -215,7 +217,7 @@ def resize_batches(xs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     trained on another input size than the images at hand (e.g. TransNAS-Bench-101 on CIFAR-10 offline)."""
     xs = np.asarray(xs)
     if xs.ndim != 5:
-        raise ValueError(f"resize_batches: expected images (N, B, H, W, C), got shape {xs.shape}")
+        raise InputError(f"resize_batches: expected images (N, B, H, W, C), got shape {xs.shape}")
     if tuple(xs.shape[2:4]) == tuple(size):
         return xs
     import jax.image
@@ -233,13 +235,13 @@ def batches_from_arrays(x: np.ndarray, y: np.ndarray, num_batches: int) -> tuple
     """
     x, y = np.asarray(x), np.asarray(y)
     if x.ndim != 4:
-        raise ValueError(f"inputs x must be 4-D (M, 3, H, W) or (M, H, W, 3), got shape {x.shape}")
+        raise InputError(f"inputs x must be 4-D (M, 3, H, W) or (M, H, W, 3), got shape {x.shape}")
     if y.ndim != 1 or len(y) != len(x):
-        raise ValueError(f"labels y must be 1-D with one label per image ({len(x)}), got shape {y.shape}")
+        raise InputError(f"labels y must be 1-D with one label per image ({len(x)}), got shape {y.shape}")
     if not np.issubdtype(y.dtype, np.integer):
-        raise ValueError(f"labels y must be integers, got dtype {y.dtype}")
+        raise InputError(f"labels y must be integers, got dtype {y.dtype}")
     if num_batches < 1 or len(x) % num_batches:
-        raise ValueError(f"{len(x)} images cannot be cut into {num_batches} equal mini-batches; "
+        raise InputError(f"{len(x)} images cannot be cut into {num_batches} equal mini-batches; "
                          "the number of images must be a positive multiple of num_batches")
     # Channels-last wins when both axes are 3 (e.g. 3x3 images): NHWC is this library's native layout.
     if x.shape[-1] == 3:
@@ -247,7 +249,7 @@ def batches_from_arrays(x: np.ndarray, y: np.ndarray, num_batches: int) -> tuple
     elif x.shape[1] == 3:
         nhwc = x.transpose(0, 2, 3, 1)
     else:
-        raise ValueError(f"cannot find the 3-channel axis in inputs of shape {x.shape}; expected (M, 3, H, W) or "
+        raise InputError(f"cannot find the 3-channel axis in inputs of shape {x.shape}; expected (M, 3, H, W) or "
                          "(M, H, W, 3)")
     b = len(x) // num_batches
     return (np.ascontiguousarray(nhwc, np.float32).reshape(num_batches, b, *nhwc.shape[1:]),
@@ -262,7 +264,7 @@ def load_inputs_npz(path: str | os.PathLike, num_batches: int) -> tuple[np.ndarr
     with np.load(path) as f:
         missing = [k for k in ("x", "y") if k not in f.files]
         if missing:
-            raise KeyError(f"inputs file {path} lacks key(s) {', '.join(missing)}; it has {', '.join(f.files)} "
+            raise UnknownNameError(f"inputs file {path} lacks key(s) {', '.join(missing)}; it has {', '.join(f.files)} "
                            "(expected x: images, y: labels)")
         x, y = f["x"], f["y"]
     return batches_from_arrays(x, y, num_batches)

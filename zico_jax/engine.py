@@ -42,12 +42,13 @@ import jax.numpy as jnp
 import numpy as np
 from jax.sharding import PartitionSpec
 
-from spaces.base import Space
 from zico_jax import grads as G
 from zico_jax import sharding as S
 from zico_jax import tape as T
+from zico_jax.errors import InputError, UnknownNameError
 from zico_jax.proxies import registry as R
 from zico_jax.proxies.zico import layer_term, zico_layer_terms
+from zico_jax.spaces.base import Space
 
 BACKENDS = ("auto", "tape", "supernet")
 CANDIDATE_LOOPS = ("map", "vmap")
@@ -74,7 +75,7 @@ class Engine:
     """Scores genotypes of one space on fixed mini-batches with a set of proxies.
 
     Args:
-      space: a `spaces.Space`.
+      space: a `zico_jax.spaces.Space`.
       xs, ys: (N, B, H, W, C) inputs and (N, B, ...) targets of `space.loss` (class labels by default,
         `space.targets` makes them); xs's dtype is the compute precision.
       proxies: registered proxy names (`zico_jax.proxies.registry`).
@@ -106,31 +107,31 @@ class Engine:
     ):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if xs.ndim != 5 or ys.shape[:2] != xs.shape[:2]:
-            raise ValueError(f"Engine: expected xs (N, B, H, W, C) and targets ys (N, B, ...); got {xs.shape} and "
+            raise InputError(f"Engine: expected xs (N, B, H, W, C) and targets ys (N, B, ...); got {xs.shape} and "
                              f"{ys.shape}")
         if xs.shape[0] < 2:
-            raise ValueError(f"Engine: ZiCo needs at least 2 mini-batches, got {xs.shape[0]}")
+            raise InputError(f"Engine: ZiCo needs at least 2 mini-batches, got {xs.shape[0]}")
         if backend not in BACKENDS:
-            raise ValueError(f"Engine: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
+            raise InputError(f"Engine: unknown backend {backend!r}; expected one of {', '.join(BACKENDS)}")
         try:
             supernet = space.model(None, dtype=xs.dtype)
         except NotImplementedError:  # e.g. TransNAS-Bench-101 macro: feature shapes change with the genotype
             supernet = None
         if gradients not in G.GRADIENTS:
-            raise ValueError(f"Engine: gradients {gradients!r}; expected one of {', '.join(G.GRADIENTS)}")
+            raise InputError(f"Engine: gradients {gradients!r}; expected one of {', '.join(G.GRADIENTS)}")
         per_sample = gradients == "per_sample"
         if per_sample and cumulative:
-            raise ValueError("Engine: cumulative=True has no per-sample counterpart; use gradients='per_batch'")
+            raise InputError("Engine: cumulative=True has no per-sample counterpart; use gradients='per_batch'")
         if backend == "auto":
             cpu = jax.default_backend() == "cpu"
             backend = "tape" if hasattr(space, "tape") and (cpu or supernet is None or per_sample) else "supernet"
         if per_sample and backend != "tape":
-            raise ValueError(f"Engine: gradients='per_sample' runs on the tape backend only (got backend {backend!r} for "
+            raise InputError(f"Engine: gradients='per_sample' runs on the tape backend only (got backend {backend!r} for "
                              f"space {space.name!r}); use backend='tape' or 'auto' on a space with a tape")
         if backend == "supernet" and supernet is None:
-            raise ValueError(f"Engine: space {space.name!r} has no whole-space network; use backend='tape'")
+            raise InputError(f"Engine: space {space.name!r} has no whole-space network; use backend='tape'")
         if backend == "tape" and not hasattr(space, "tape"):
-            raise ValueError(f"Engine: space {space.name!r} provides no tape; use backend='supernet'")
+            raise InputError(f"Engine: space {space.name!r} provides no tape; use backend='supernet'")
         self.space, self.xs, self.ys = space, xs, ys
         self.proxies = R.parse_proxies(tuple(proxies))
         self.seed, self.options, self.backend = seed, options, backend
@@ -141,13 +142,13 @@ class Engine:
         self._needs_grads = any(R.get_proxy(p).needs_grads for p in self.proxies)
         self._baselines = tuple(p for p in self.proxies if R.get_proxy(p).needs_network)
         if baseline_mode not in BASELINE_MODES:
-            raise ValueError(f"Engine: baseline_mode {baseline_mode!r}; expected one of {', '.join(BASELINE_MODES)}")
+            raise InputError(f"Engine: baseline_mode {baseline_mode!r}; expected one of {', '.join(BASELINE_MODES)}")
         if baseline_mode == "auto":
             baseline_mode = "eager" if jax.default_backend() == "cpu" else "jit"
         self.baseline_mode = baseline_mode
         self._code0 = space.encode(space.sample(np.random.default_rng(0)))
         if candidate_loop not in CANDIDATE_LOOPS:
-            raise ValueError(f"Engine: candidate_loop {candidate_loop!r}; expected one of {', '.join(CANDIDATE_LOOPS)}")
+            raise InputError(f"Engine: candidate_loop {candidate_loop!r}; expected one of {', '.join(CANDIDATE_LOOPS)}")
         self.candidate_loop = candidate_loop
         self.mesh = S.candidate_mesh() if mesh is None else mesh
         self.candidate_batch = -(-max(1, candidate_batch) // self.mesh.size) * self.mesh.size
@@ -353,11 +354,11 @@ def _overlay(base, override):
     if not isinstance(override, Mapping):
         if hasattr(base, "shape") and tuple(jnp.shape(override)) != tuple(base.shape):
             # e.g. a width space, whose whole-space network holds the widest layers
-            raise ValueError(f"weights: shape {tuple(jnp.shape(override))} where the whole-space network holds "
+            raise InputError(f"weights: shape {tuple(jnp.shape(override))} where the whole-space network holds "
                              f"{tuple(base.shape)}; this space cannot score imported weights on the supernet backend")
         return jnp.asarray(override, dtype=base.dtype) if hasattr(base, "dtype") else override
     missing = sorted(set(override) - set(base))
     if missing:
-        raise KeyError(f"weights: {missing[0]!r} is not a parameter of this space's network")
+        raise UnknownNameError(f"weights: {missing[0]!r} is not a parameter of this space's network")
     return {k: (_overlay(v, override[k]) if k in override else v) for k, v in base.items()}
 

@@ -28,6 +28,8 @@ import re
 
 import pooch
 
+from zico_jax.errors import InputError, UnknownNameError
+
 CACHE_ENV = "ZICO_JAX_CACHE_DIR"
 
 
@@ -97,7 +99,7 @@ REGISTRY: dict[str, Download] = {d.name: d for d in (
 )}
 
 
-class FetchError(ValueError):
+class FetchError(InputError):
     """A fetch that cannot complete: the one-line message says why and what to do."""
 
 
@@ -127,7 +129,7 @@ def get(name: str) -> Download:
     try:
         return REGISTRY[name]
     except KeyError:
-        raise KeyError(f"unknown data name {name!r}; known: {', '.join(REGISTRY)}") from None
+        raise UnknownNameError(f"unknown data name {name!r}; known: {', '.join(REGISTRY)}") from None
 
 
 def sha256_of(path: str | os.PathLike) -> str:

@@ -44,12 +44,13 @@ from __future__ import annotations
 from typing import Any, Callable, Mapping
 
 import flax.linen as nn
-from flax import traverse_util
 import jax
 import jax.numpy as jnp
+from flax import traverse_util
 
-from spaces.layers import TrainBatchNorm
-from spaces.losses import cross_entropy
+from zico_jax.errors import InputError
+from zico_jax.nn.layers import TrainBatchNorm
+from zico_jax.nn.losses import cross_entropy
 
 LossFn = Callable[[Any, jax.Array, jax.Array], jax.Array]
 METHODS = ("vmap", "unroll", "map")
@@ -83,7 +84,7 @@ def per_batch_grads(loss_fn: LossFn, params, xs: jax.Array, ys: jax.Array, metho
       method: "vmap", "unroll" or "map" (see the module docstring); the numbers agree.
     """
     if xs.shape[0] != ys.shape[0]:
-        raise ValueError(f"per_batch_grads: xs has {xs.shape[0]} mini-batches but ys has {ys.shape[0]}")
+        raise InputError(f"per_batch_grads: xs has {xs.shape[0]} mini-batches but ys has {ys.shape[0]}")
     grad = jax.grad(loss_fn)
     if method == "vmap":
         return jax.vmap(grad, in_axes=(None, 0, 0))(params, xs, ys)
@@ -92,7 +93,7 @@ def per_batch_grads(loss_fn: LossFn, params, xs: jax.Array, ys: jax.Array, metho
         return jax.tree.map(lambda *g: jnp.stack(g), *grads)
     if method == "map":
         return jax.lax.map(lambda batch: grad(params, *batch), (xs, ys))
-    raise ValueError(f"per_batch_grads: unknown method {method!r}; expected one of {', '.join(METHODS)}")
+    raise InputError(f"per_batch_grads: unknown method {method!r}; expected one of {', '.join(METHODS)}")
 
 
 def bn_statistics(apply_fn: Callable, variables: Mapping[str, Any], *args, **kwargs) -> dict:
@@ -101,7 +102,7 @@ def bn_statistics(apply_fn: Callable, variables: Mapping[str, Any], *args, **kwa
     Returns a `batch_stats`-shaped nested dict {module path...: {"mean": mu_B, "var": var_B}}: the mean and the
     BIASED variance (ddof=0) of the BN's input over all axes but the last, exactly what train-mode BN normalises
     with, under `stop_gradient`. Applied as ``apply_fn({"params": p, "batch_stats": stats}, x)``, a
-    `TrainBatchNorm` normalises with them (see `spaces.layers.TrainBatchNorm`), so the output equals the train-mode
+    `TrainBatchNorm` normalises with them (see `zico_jax.nn.layers.TrainBatchNorm`), so the output equals the train-mode
     output on the mini-batch the statistics came from. The dict is a return value (not a side channel), so this
     works under `jit` and `vmap`. Other BatchNorm implementations (flax `nn.BatchNorm`, the masked or tiled BNs of
     some spaces) cannot take fixed statistics: NotImplementedError. A BN module applied twice: ValueError.
@@ -115,7 +116,7 @@ def bn_statistics(apply_fn: Callable, variables: Mapping[str, Any], *args, **kwa
         if isinstance(mod, TrainBatchNorm):
             path = tuple(mod.scope.path)
             if path in records:
-                raise ValueError(f"bn_statistics: BatchNorm {'/'.join(path)!r} is applied more than once")
+                raise InputError(f"bn_statistics: BatchNorm {'/'.join(path)!r} is applied more than once")
             x = f_args[0]
             axes = tuple(range(x.ndim - 1))
             mean = jnp.mean(x, axis=axes)
@@ -123,7 +124,7 @@ def bn_statistics(apply_fn: Callable, variables: Mapping[str, Any], *args, **kwa
             records[path] = (jax.lax.stop_gradient(mean), jax.lax.stop_gradient(var))
         elif isinstance(mod, nn.BatchNorm) or "batchnorm" in type(mod).__name__.lower() or type(mod).__name__ == "BN":
             raise NotImplementedError(f"per-sample gradients: {type(mod).__name__} at {'/'.join(mod.scope.path)!r} "
-                                      "cannot take fixed batch statistics; only spaces.layers.TrainBatchNorm can")
+                                      "cannot take fixed batch statistics; only zico_jax.nn.layers.TrainBatchNorm can")
         return next_fun(*f_args, **f_kwargs)
 
     with nn.intercept_methods(interceptor):
@@ -149,7 +150,7 @@ def per_sample_grads(
       method: how the N mini-batches are looped ("unroll", "vmap" or "map"); samples are always `vmap`ped.
     """
     if xs.shape[:2] != ys.shape[:2]:
-        raise ValueError(f"per_sample_grads: xs {xs.shape} and ys {ys.shape} disagree on (N, B)")
+        raise InputError(f"per_sample_grads: xs {xs.shape} and ys {ys.shape} disagree on (N, B)")
     other = {k: v for k, v in dict(other_variables or {}).items() if k != "batch_stats"}
 
     def one_batch(x, y):
@@ -167,7 +168,7 @@ def per_sample_grads(
     elif method == "map":
         grads = jax.lax.map(lambda batch: one_batch(*batch), (xs, ys))
     else:
-        raise ValueError(f"per_sample_grads: unknown method {method!r}; expected one of {', '.join(METHODS)}")
+        raise InputError(f"per_sample_grads: unknown method {method!r}; expected one of {', '.join(METHODS)}")
     return jax.tree.map(lambda g: g.reshape(-1, *g.shape[2:]), grads)
 
 

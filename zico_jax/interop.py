@@ -64,8 +64,9 @@ import pathlib
 import re
 from typing import Any, Iterable, Mapping
 
-from spaces.nats_tss import EDGES, NB201Genotype, parse_genotype
+from zico_jax.errors import InputError
 from zico_jax.results import dumps
+from zico_jax.spaces.nats_tss import EDGES, NB201Genotype, parse_genotype
 
 # naslib/search_spaces/nasbench201/conversions.py
 NASLIB_NB201_OPS = ("skip_connect", "none", "nor_conv_3x3", "nor_conv_1x1", "avg_pool_3x3")  # OP_NAMES_NB201
@@ -110,7 +111,7 @@ def nb201_arch(key: str) -> str:
     match = _KEY.fullmatch(text)
     indices = [int(i) for i in match.groups()] if match else []
     if not match or any(i >= len(NASLIB_NB201_OPS) for i in indices):
-        raise ValueError(f"NASLib NAS-Bench-201 key {key!r}: expected a tuple of 6 op indices in 0..4 such as "
+        raise InputError(f"NASLib NAS-Bench-201 key {key!r}: expected a tuple of 6 op indices in 0..4 such as "
                          f"'(4, 0, 3, 1, 4, 3)'")
     ops = [""] * 6
     for index, position in zip(indices, _KEY_ORDER):
@@ -160,11 +161,11 @@ def import_zc_json(path: str | os.PathLike, space: str, dataset: str) -> list[di
     path = pathlib.Path(path)
     data = _read(path)
     if name not in data:
-        raise ValueError(f"{path}: no dataset {name!r} (for {dataset!r}); the file has {', '.join(data) or 'none'}")
+        raise InputError(f"{path}: no dataset {name!r} (for {dataset!r}); the file has {', '.join(data) or 'none'}")
     rows = []
     for key, entry in data[name].items():
         if not isinstance(entry, Mapping):
-            raise ValueError(f"{path}: {name}[{key!r}] is {type(entry).__name__}: expected an object of "
+            raise InputError(f"{path}: {name}[{key!r}] is {type(entry).__name__}: expected an object of "
                              f"{{proxy: {{'score', 'time'}}}} and 'val_accuracy'")
         row: dict[str, Any] = {"arch": nb201_arch(key)}
         times = {}
@@ -181,7 +182,7 @@ def import_zc_json(path: str | os.PathLike, space: str, dataset: str) -> list[di
 
 def _naslib_space(space: str) -> str:
     if space not in NASLIB_SPACES:
-        raise ValueError(f"space {space!r}: NAS-Bench-Suite-Zero interop supports {', '.join(NASLIB_SPACES)}")
+        raise InputError(f"space {space!r}: NAS-Bench-Suite-Zero interop supports {', '.join(NASLIB_SPACES)}")
     return NASLIB_SPACES[space]
 
 
@@ -189,7 +190,7 @@ def _our_dataset(dataset: str) -> str:
     for ours, naslib in NASLIB_DATASETS.items():
         if dataset in (ours, naslib):
             return ours
-    raise ValueError(f"dataset {dataset!r}: expected one of {', '.join(NASLIB_DATASETS)} "
+    raise InputError(f"dataset {dataset!r}: expected one of {', '.join(NASLIB_DATASETS)} "
                      f"(or NASLib's {', '.join(NASLIB_DATASETS.values())})")
 
 
@@ -197,9 +198,9 @@ def _read(path: pathlib.Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:
-        raise ValueError(f"{path}: cannot read a NASLib zero-cost JSON file ({e})") from None
+        raise InputError(f"{path}: cannot read a NASLib zero-cost JSON file ({e})") from None
     if not isinstance(data, dict) or not all(isinstance(v, dict) for v in data.values()):
-        raise ValueError(f"{path}: expected a NASLib zero-cost file, {{dataset: {{arch_key: {{proxy: "
+        raise InputError(f"{path}: expected a NASLib zero-cost file, {{dataset: {{arch_key: {{proxy: "
                          f"{{'score', 'time'}}}}}}}}")
     return data
 

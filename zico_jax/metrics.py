@@ -28,6 +28,8 @@ from typing import Sequence
 import numpy as np
 from scipy import stats
 
+from zico_jax.errors import InputError
+
 ArrayLike = Sequence[float] | np.ndarray
 
 
@@ -36,12 +38,12 @@ def _finite_pairs(scores: ArrayLike, truth: ArrayLike) -> tuple[np.ndarray, np.n
     s = np.asarray(scores, np.float64)
     t = np.asarray(truth, np.float64)
     if s.ndim != 1 or t.ndim != 1:
-        raise ValueError(f"scores and truth must be 1-D, got shapes {s.shape} and {t.shape}")
+        raise InputError(f"scores and truth must be 1-D, got shapes {s.shape} and {t.shape}")
     if len(s) != len(t):
-        raise ValueError(f"scores and truth must have the same length, got {len(s)} scores and {len(t)} truth values")
+        raise InputError(f"scores and truth must have the same length, got {len(s)} scores and {len(t)} truth values")
     keep = np.isfinite(s) & np.isfinite(t)
     if keep.sum() < 2:
-        raise ValueError(f"need at least 2 pairs with finite score and truth, got {int(keep.sum())} of {len(s)}")
+        raise InputError(f"need at least 2 pairs with finite score and truth, got {int(keep.sum())} of {len(s)}")
     return s[keep], t[keep]
 
 
@@ -64,7 +66,7 @@ def spearman_rho(scores: ArrayLike, truth: ArrayLike) -> float:
 
 def _top_k_precision(s: np.ndarray, t: np.ndarray, fraction: float) -> float:
     if not 0.0 < fraction <= 1.0:
-        raise ValueError(f"fraction must be in (0, 1], got {fraction}")
+        raise InputError(f"fraction must be in (0, 1], got {fraction}")
     k = max(1, int(round(fraction * len(s))))
     # argsort of the negated values, stable: descending order, earlier position first among equals.
     top_s = np.argsort(-s, kind="stable")[:k]

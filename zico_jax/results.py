@@ -42,6 +42,7 @@ from typing import Any, Mapping
 import tqdm
 from absl import logging
 
+from zico_jax.errors import InputError
 from zico_jax.sharding import is_writer
 
 
@@ -60,7 +61,7 @@ def _parse_lines(path: pathlib.Path) -> list[dict[str, Any]]:
                             path, where, line)
             continue
         if not isinstance(row, dict):
-            raise ValueError(f"{path}, line {number}: expected a JSON object per line, got {type(row).__name__}")
+            raise InputError(f"{path}, line {number}: expected a JSON object per line, got {type(row).__name__}")
         rows.append(row)
     return rows
 
@@ -87,7 +88,7 @@ class ResultsLog:
         self._rows = read_rows(self.path)
         for number, row in enumerate(self._rows, start=1):
             if key not in row:
-                raise ValueError(f"{self.path}: row {number} has no {key!r} field (fields: {', '.join(row)})")
+                raise InputError(f"{self.path}: row {number} has no {key!r} field (fields: {', '.join(row)})")
         self._done = {row[key] for row in self._rows}
         self._file = None
         if self.writer:
@@ -109,7 +110,7 @@ class ResultsLog:
     def append(self, row: Mapping[str, Any]) -> None:
         """Write one row and make it durable before returning (no-op on processes other than 0)."""
         if self.key not in row:
-            raise ValueError(f"ResultsLog.append: the row needs a {self.key!r} field; got fields {', '.join(row)}")
+            raise InputError(f"ResultsLog.append: the row needs a {self.key!r} field; got fields {', '.join(row)}")
         row = dict(row)
         self._rows.append(row)
         self._done.add(row[self.key])

@@ -10,15 +10,17 @@ from __future__ import annotations
 import sys
 from typing import Any, Callable
 
+from zico_jax.errors import InputError
+
 
 def apply_flags(config, flag_values, names, space_options: str | None = None):
     """The config with the short flags that were given (not None) written over it, and `--space_options`
-    ('K=V,...', see `spaces.parse_space_options`) merged into `config.space_options`."""
+    ('K=V,...', see `zico_jax.spaces.parse_space_options`) merged into `config.space_options`."""
     for name in names:
         if flag_values[name].value is not None:
             config[name] = flag_values[name].value
     if space_options is not None:
-        from spaces import parse_space_options
+        from zico_jax.spaces import parse_space_options
 
         config.space_options.update(parse_space_options(space_options))
     return config
@@ -122,10 +124,10 @@ def engine_from_config(space, config, proxies):
     num_classes, image_size = getattr(space, "num_classes", None), getattr(space, "image_size", None)
     if config.space in NATS_SPACES:
         if num_classes is not None and int(ys.max()) >= num_classes:
-            raise ValueError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
+            raise InputError(f"labels reach {int(ys.max())} but space {space!r} has {num_classes} classes; "
                              "set space_options.num_classes to match the dataset")
         if image_size is not None and xs.shape[2:4] != (image_size, image_size):
-            raise ValueError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
+            raise InputError(f"images are {xs.shape[2]}x{xs.shape[3]} but space {space!r} expects "
                              f"{image_size}x{image_size}; set space_options.image_size")
     xs = D.resize_batches(xs, tuple(space.input_shape(1)[1:3]))
     xs = space.inputs(xs)

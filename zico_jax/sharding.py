@@ -19,6 +19,8 @@ import jax
 import numpy as np
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
+from zico_jax.errors import InputError
+
 AXIS = "candidates"
 
 
@@ -47,7 +49,7 @@ def shard_candidates(array, mesh: Mesh) -> jax.Array:
     host array (each process knows every candidate), so this also works across hosts."""
     array = np.asarray(array)
     if array.shape[0] % mesh.size:
-        raise ValueError(f"candidate batch of {array.shape[0]} does not divide over {mesh.size} devices")
+        raise InputError(f"candidate batch of {array.shape[0]} does not divide over {mesh.size} devices")
     return jax.make_array_from_callback(array.shape, candidate_sharding(mesh), lambda index: array[index])
 
 

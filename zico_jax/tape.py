@@ -27,36 +27,17 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import functools
-from typing import Any, Callable, Optional, Sequence
+from typing import Any, Callable, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spaces.losses import cross_entropy
+from zico_jax.errors import InputError
 from zico_jax.grads import bn_statistics
-
-
-@dataclasses.dataclass(frozen=True)
-class TapeNode:
-    """One application: `fn` is a Flax module (params at `path` in the network's params) or a parameter-free
-    function of the input values; `inputs` index values (0 is the network input, node k makes value k + 1).
-    A non-`differentiable` node passes no gradient to its inputs (e.g. zeros shaped like its input)."""
-
-    fn: Any
-    inputs: tuple[int, ...]
-    path: Optional[tuple[str, ...]] = None
-    differentiable: bool = True
-
-
-def add_n(*xs):
-    return functools.reduce(jnp.add, xs)
-
-
-def zeros_like(x):
-    return jnp.zeros_like(x)
+from zico_jax.nn.losses import cross_entropy
+from zico_jax.nn.tape_nodes import TapeNode, add_n, zeros_like  # noqa: F401  (re-exported)
 
 
 def _per_batch(module: nn.Module, params, xs):
@@ -166,7 +147,7 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross
     and softmax cross-entropy). The last node must be the head (a module mapping features to outputs). Parameters of nodes that cannot reach the loss get no entry.
     """
     if gradients not in ("per_batch", "per_sample"):
-        raise ValueError(f"tape_grads: gradients={gradients!r}; expected 'per_batch' or 'per_sample'")
+        raise InputError(f"tape_grads: gradients={gradients!r}; expected 'per_batch' or 'per_sample'")
     per_sample = gradients == "per_sample"
     live = _live_nodes(nodes)
     values: list[Any] = [xs] + [None] * len(nodes)

@@ -7,7 +7,7 @@ Recipe (the defaults of `experiments/configs/train.py`, NAS-Bench-201's CIFAR se
   `optax.sgd`), batch size 256, 200 epochs, softmax cross-entropy; CIFAR augmentation: random crop with 4-pixel
   padding (2 for 16x16 images) filled with black as torchvision pads the uint8 image, then a horizontal flip with
   probability 1/2. BatchNorm tracks PyTorch running statistics (momentum 0.1) in `batch_stats`
-  (see `spaces.layers.TrainBatchNorm`); evaluation uses them. The last incomplete batch of an epoch is dropped,
+  (see `zico_jax.nn.layers.TrainBatchNorm`); evaluation uses them. The last incomplete batch of an epoch is dropped,
   so every step has the same shape (one compile).
 
 Inputs (`config.data_source`):
@@ -24,7 +24,7 @@ step, and rows of `metrics.jsonl` past it are dropped), `metrics.jsonl` (train r
 rows every `eval_every_epochs` epochs and at the end, appended as they come), `summary.json` (the final numbers).
 
 Example:
-    >>> from spaces import get_space
+    >>> from zico_jax.spaces import get_space
     >>> from experiments.configs.train import get_config
     >>> config = get_config(); config.num_steps, config.batch_size, config.limit_train = 30, 32, 128
     >>> summary = train(get_space("nats_tss", C=8, N=1), "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
@@ -50,6 +50,7 @@ import optax
 from absl import logging
 
 from zico_jax import data as D
+from zico_jax.errors import InputError
 from zico_jax.results import dumps
 from zico_jax.runtime import run_environment
 from zico_jax.train_data import load_data
@@ -175,19 +176,19 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
     done, as a time-boxed job would. `data`: an object like `ArrayData` instead of `load_data(config)`.
     """
     if genotype is None or (isinstance(genotype, str) and not genotype.strip()):
-        raise ValueError("a genotype is required (config.genotype): the found network to train, e.g. "
+        raise InputError("a genotype is required (config.genotype): the found network to train, e.g. "
                          "'|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
                          "nor_conv_3x3~2|' for nats_tss")
     g = space.parse(genotype) if isinstance(genotype, str) else genotype
     image_size = space.input_shape(1)[1] if hasattr(space, "input_shape") else None
     data = load_data(config, image_size) if data is None else data
     if image_size is not None and tuple(data.image_shape[:2]) != tuple(space.input_shape(1)[1:3]):
-        raise ValueError(f"{config.dataset} images are {data.image_shape[:2]} but {space!r} expects "
+        raise InputError(f"{config.dataset} images are {data.image_shape[:2]} but {space!r} expects "
                          f"{space.input_shape(1)[1:3]}; set the space's image_size option to match")
     model = space.model(g)
     total = int(config.num_steps or config.num_epochs * data.steps_per_epoch)
     if total < 1:
-        raise ValueError(f"nothing to train: num_epochs={config.num_epochs}, num_steps={config.num_steps}")
+        raise InputError(f"nothing to train: num_epochs={config.num_epochs}, num_steps={config.num_steps}")
     pad = (config.crop_padding if config.get("crop_padding") is not None else data.image_shape[0] // 8) \
         if config.augment and config.dataset != "imagenet2012" else 0  # imagenet2012 augments in tf.data
     mean, std = D.NORMALIZATION[config.dataset]
@@ -195,7 +196,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
     schedule = recipe.schedule()
     logits, _ = jax.eval_shape(model.init_with_output, jax.random.key(0), jnp.zeros((1, *data.image_shape)))
     if logits.shape[-1] != D.NUM_CLASSES[config.dataset]:
-        raise ValueError(f"the network has {logits.shape[-1]} outputs but {config.dataset} has "
+        raise InputError(f"the network has {logits.shape[-1]} outputs but {config.dataset} has "
                          f"{D.NUM_CLASSES[config.dataset]} classes; set the space's num_classes option")
     state = init_state(model, recipe, tuple(data.image_shape))
 
@@ -216,7 +217,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
                                                                       meta=ocp.args.JsonRestore()))
             diff = {k: (restored.meta.get(k), v) for k, v in meta.items() if restored.meta.get(k) != v}
             if diff:
-                raise ValueError(f"{out} holds a checkpoint of a different run (checkpointed vs now: {diff}); "
+                raise InputError(f"{out} holds a checkpoint of a different run (checkpointed vs now: {diff}); "
                                  "use another output_dir or remove its checkpoints/")
             # uncommitted arrays, as init_state's: committed ones would miss the cached compiled steps
             state = jax.device_put(jax.device_get(restored.state))
@@ -300,16 +301,16 @@ def _duration(seconds: float) -> str:
 def train_from_config(config) -> dict[str, Any]:
     """`train` on the space and genotype a config names (experiments/configs/train.py); the summary without the
     final state. A missing optional dependency (tensorflow for TFDS) is reported as a bad setting (ValueError)."""
-    from spaces import get_space
     from zico_jax.correlation import space_options_of
+    from zico_jax.spaces import get_space
 
     if not config.get("genotype"):
-        raise ValueError("config.genotype (--genotype) is required: the found network to train")
+        raise InputError("config.genotype (--genotype) is required: the found network to train")
     space = get_space(config.space, **space_options_of(config))
     try:
         summary = train(space, config.genotype, config, output_dir=config.get("output_dir"))
     except ImportError as err:
-        raise ValueError(str(err)) from None
+        raise InputError(str(err)) from None
     summary.pop("state")
     return summary
 

@@ -17,6 +17,7 @@ from typing import Iterator, Optional
 import numpy as np
 
 from zico_jax import data as D
+from zico_jax.errors import InputError
 
 DATASETS = (*D.DATASETS, "imagenet2012")  # per-dataset facts (classes, normalisation) are zico_jax.data's
 
@@ -26,7 +27,7 @@ class ArrayData:
 
     def __init__(self, x_train, y_train, x_eval, y_eval, batch_size: int, seed: int):
         if batch_size > len(x_train):
-            raise ValueError(f"batch_size {batch_size} exceeds the {len(x_train)} training images; lower batch_size")
+            raise InputError(f"batch_size {batch_size} exceeds the {len(x_train)} training images; lower batch_size")
         self.x, self.y, self.x_eval, self.y_eval = x_train, y_train, x_eval, y_eval
         self.batch_size, self.seed = batch_size, seed
         self.steps_per_epoch = len(x_train) // batch_size
@@ -117,12 +118,12 @@ def _import_tfds():
 def load_data(config, image_size: Optional[int] = None):
     """The training and evaluation data a config names (see the module docstring)."""
     if config.dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {config.dataset!r}; expected one of {', '.join(DATASETS)}")
+        raise InputError(f"unknown dataset {config.dataset!r}; expected one of {', '.join(DATASETS)}")
     if config.data_source not in D.SOURCES:
-        raise ValueError(f"unknown data_source {config.data_source!r}; expected one of {', '.join(D.SOURCES)}")
+        raise InputError(f"unknown data_source {config.data_source!r}; expected one of {', '.join(D.SOURCES)}")
     if config.dataset == "imagenet2012":
         if config.data_source != "tfds":
-            raise ValueError("dataset 'imagenet2012' has no offline sample; set data_source='tfds'")
+            raise InputError("dataset 'imagenet2012' has no offline sample; set data_source='tfds'")
         return ImageNetData(config, image_size or 224)
     def get(split, limit):
         x, y = D.load_images(config.dataset, split, config.data_source, config.get("data_dir"))
@@ -143,7 +144,7 @@ def imagenet_batches(config, image_size: int):
     normalisation. The official transform (xautodl `get_datasets('imagenet-1k')`) also applies ColorJitter(0.4,
     0.4, 0.4, 0.2) and PCA lighting noise (0.1), which are not reproduced. The draw depends on config.seed."""
     if config.data_source != "tfds":
-        raise ValueError(f"config.data_source {config.data_source!r}: dataset 'imagenet2012' is read from prepared "
+        raise InputError(f"config.data_source {config.data_source!r}: dataset 'imagenet2012' is read from prepared "
                          "tfds files only; set data_source='tfds' (and data_dir to the tfds data_dir)")
     stream = ImageNetData(config, image_size).batches(0)
     xs, ys = zip(*(next(stream) for _ in range(int(config.num_batches))))

@@ -1,4 +1,4 @@
-"""NAS-Bench-101 ground truth, keyed by the canonical (pruned) spec string of `spaces.nasbench101`.
+"""NAS-Bench-101 ground truth, keyed by the canonical (pruned) spec string of `zico_jax.spaces.nasbench101`.
 
 Read from, in order of precedence:
   1. the `path` argument (the CLI's --groundtruth),
@@ -33,11 +33,12 @@ from collections import defaultdict
 
 import numpy as np
 
-from spaces.base import GenotypeError
-from spaces.nasbench101_graph import make_spec, parse_spec, spec_hash
-from zico_jax.data import DataNotFoundError, data_dir as _data_dir
+from zico_jax.data import DataNotFoundError
+from zico_jax.data import data_dir as _data_dir
+from zico_jax.errors import GenotypeError, InputError
 from zico_jax.groundtruth.registry import register_groundtruth
 from zico_jax.groundtruth.table import GroundTruth
+from zico_jax.spaces.nasbench101_graph import make_spec, parse_spec, spec_hash
 
 NB101_ENV = "ZICO_JAX_NB101"
 NB101_FILE = pathlib.Path("nasbench_suite_zero_subsets") / "nb101_accuracy_subset.csv"
@@ -74,7 +75,7 @@ def _load_csv(path: pathlib.Path) -> GroundTruth:
         header = [h.strip() for h in reader.fieldnames or []]
         missing = [c for c in ("adjacency_rowmajor", "ops", "val_accuracy") if c not in header]
         if missing:
-            raise ValueError(f"{path}, line 1: missing column(s) {', '.join(missing)}; the header has "
+            raise InputError(f"{path}, line 1: missing column(s) {', '.join(missing)}; the header has "
                              f"{', '.join(header) or 'nothing'}")
         first_row: dict[str, int] = {}  # canonical string -> first row number
         arch_hash: dict[str, str] = {}
@@ -87,11 +88,11 @@ def _load_csv(path: pathlib.Path) -> GroundTruth:
             try:
                 spec = parse_spec(text)
             except GenotypeError as e:
-                raise ValueError(f"{path}, line {line}: {e}") from None
+                raise InputError(f"{path}, line {line}: {e}") from None
             try:
                 value = float(record["val_accuracy"])
             except ValueError:
-                raise ValueError(f"{path}, line {line}, column 'val_accuracy': expected a number, got "
+                raise InputError(f"{path}, line {line}, column 'val_accuracy': expected a number, got "
                                  f"{record['val_accuracy']!r}") from None
             arch = str(spec)
             first_row.setdefault(arch, row_number)
@@ -116,7 +117,7 @@ def _load_official(path: pathlib.Path) -> GroundTruth:
         fixed, computed = bench.get_metrics_from_hash(module_hash)
         runs = computed.get(108)
         if not runs:
-            raise ValueError(f"{path}: spec {module_hash} has no 108-epoch runs (epochs: {sorted(computed)})")
+            raise InputError(f"{path}: spec {module_hash} has no 108-epoch runs (epochs: {sorted(computed)})")
         spec = make_spec(np.asarray(fixed["module_adjacency"]), list(fixed["module_operations"]))
         archs.append(str(spec))
         rows.append([100.0 * float(np.mean([r["final_validation_accuracy"] for r in runs])),

@@ -13,7 +13,7 @@ architecture and takes minutes).
 Columns (accuracies in %, averaged over the available seeds, the 90-epoch schedule hp="90" that the NATS-Bench
 paper reports for SSS) have the names of the NAS-Bench-201 table: cifar10_test, cifar100_test,
 imagenet16_120_test, cifar10valid_valid, cifar10valid_test. Architectures are keyed by the official string,
-e.g. '64:64:64:64:64' (the canonical form of `spaces.nats_sss`).
+e.g. '64:64:64:64:64' (the canonical form of `zico_jax.spaces.nats_sss`).
 
 Example:
     >>> gt = load_nats_sss("/data/NATS-sss-v1_0-50262-simple")
@@ -28,7 +28,8 @@ import pathlib
 
 import numpy as np
 
-from zico_jax.data import DataNotFoundError, data_dir as _data_dir
+from zico_jax.data import DataNotFoundError
+from zico_jax.data import data_dir as _data_dir
 from zico_jax.groundtruth.registry import register_groundtruth
 from zico_jax.groundtruth.table import GroundTruth, load_table
 

@@ -26,7 +26,8 @@ import pathlib
 
 import numpy as np
 
-from zico_jax.data import DataNotFoundError, data_dir as _data_dir
+from zico_jax.data import DataNotFoundError
+from zico_jax.data import data_dir as _data_dir
 from zico_jax.groundtruth.registry import register_groundtruth
 from zico_jax.groundtruth.table import GroundTruth, load_table
 

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from zico_jax.errors import InputError
+
 _LOADERS: dict[str, Callable] = {}
 
 
@@ -24,7 +26,7 @@ def register_groundtruth(space: str):
 
     def wrap(fn):
         if space in _LOADERS:
-            raise ValueError(f"ground truth for space {space!r} registered twice")
+            raise InputError(f"ground truth for space {space!r} registered twice")
         _LOADERS[space] = fn
         return fn
 
@@ -38,6 +40,6 @@ def groundtruth_spaces() -> list[str]:
 def load_groundtruth(space: str, path=None, data_dir=None, **options):
     """The ground truth of `space` (see the module docstring); ValueError names the spaces that have one."""
     if space not in _LOADERS:
-        raise ValueError(f"space {space!r} has no benchmark ground truth here; spaces with one: "
+        raise InputError(f"space {space!r} has no benchmark ground truth here; spaces with one: "
                          f"{', '.join(groundtruth_spaces())}")
     return _LOADERS[space](path, data_dir, **options)

@@ -21,6 +21,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from zico_jax.data import DataNotFoundError
+from zico_jax.errors import InputError, UnknownNameError
 
 
 class GroundTruth:
@@ -30,7 +31,7 @@ class GroundTruth:
                  values: np.ndarray):
         values = np.asarray(values, np.float64)
         if values.shape != (len(archs), len(columns)) or len(indices) != len(archs):
-            raise ValueError(f"GroundTruth {name!r}: {len(archs)} archs and {len(indices)} indices do not match "
+            raise InputError(f"GroundTruth {name!r}: {len(archs)} archs and {len(indices)} indices do not match "
                              f"values of shape {values.shape} for {len(columns)} columns")
         order = np.argsort(np.asarray(indices, np.int64), kind="stable")
         self._name = name
@@ -45,7 +46,7 @@ class GroundTruth:
                                                                               self._indices)):
             if len(table) != len(items):
                 dup = next(x for r, x in enumerate(items) if table[x] != r)
-                raise ValueError(f"GroundTruth {name!r}: duplicate {what} {dup!r}")
+                raise InputError(f"GroundTruth {name!r}: duplicate {what} {dup!r}")
 
     @property
     def name(self) -> str:
@@ -69,13 +70,13 @@ class GroundTruth:
         try:
             return self._row[arch]
         except KeyError:
-            raise KeyError(f"architecture {arch!r} is not in ground truth {self._name!r}") from None
+            raise UnknownNameError(f"architecture {arch!r} is not in ground truth {self._name!r}") from None
 
     def _col(self, column: str) -> int:
         try:
             return self._columns.index(column)
         except ValueError:
-            raise KeyError(f"unknown column {column!r} of ground truth {self._name!r}; "
+            raise UnknownNameError(f"unknown column {column!r} of ground truth {self._name!r}; "
                            f"columns are {', '.join(self._columns)}") from None
 
     def index(self, arch: str) -> int:
@@ -87,7 +88,7 @@ class GroundTruth:
         try:
             return self._archs[self._row_of_index[int(index)]]
         except KeyError:
-            raise KeyError(f"no architecture with index {index} in ground truth {self._name!r}") from None
+            raise UnknownNameError(f"no architecture with index {index} in ground truth {self._name!r}") from None
 
     def archs(self) -> list[str]:
         """All architecture strings in benchmark-index order."""
@@ -109,7 +110,7 @@ def _parse_float(text: str, path, line: int, column: str) -> float:
     try:
         return float(text)
     except ValueError:
-        raise ValueError(f"{path}, line {line}, column {column!r}: expected a number, got {text!r}") from None
+        raise InputError(f"{path}, line {line}, column {column!r}: expected a number, got {text!r}") from None
 
 
 def load_table(path: str | os.PathLike, arch_column: str, index_column: str | None = None,
@@ -127,12 +128,12 @@ def load_table(path: str | os.PathLike, arch_column: str, index_column: str | No
         reader = csv.reader(f)
         header = next(reader, None)
         if header is None:
-            raise ValueError(f"{path}: empty file, expected a header row with column {arch_column!r}")
+            raise InputError(f"{path}: empty file, expected a header row with column {arch_column!r}")
         header = [h.strip() for h in header]
         required = [arch_column] + ([index_column] if index_column else []) + list(columns or [])
         missing = [c for c in required if c not in header]
         if missing:
-            raise ValueError(f"{path}, line 1: missing column(s) {', '.join(missing)}; "
+            raise InputError(f"{path}, line 1: missing column(s) {', '.join(missing)}; "
                              f"the header has {', '.join(header)}")
         keys = {arch_column, index_column}
         metric_cols = list(columns) if columns is not None else [h for h in header if h not in keys]
@@ -143,14 +144,14 @@ def load_table(path: str | os.PathLike, arch_column: str, index_column: str | No
                 continue  # tolerate blank lines, e.g. a trailing newline
             line = reader.line_num
             if len(record) != len(header):
-                raise ValueError(f"{path}, line {line}: {len(record)} fields, expected {len(header)} as in the header")
+                raise InputError(f"{path}, line {line}: {len(record)} fields, expected {len(header)} as in the header")
             archs.append(record[pos[arch_column]].strip())
             if index_column:
                 text = record[pos[index_column]].strip()
                 try:
                     indices.append(int(text))
                 except ValueError:
-                    raise ValueError(f"{path}, line {line}, column {index_column!r}: expected an integer index, "
+                    raise InputError(f"{path}, line {line}, column {index_column!r}: expected an integer index, "
                                      f"got {text!r}") from None
             else:
                 indices.append(len(indices))

@@ -29,11 +29,12 @@ import pathlib
 
 import numpy as np
 
-from spaces.base import GenotypeError
-from spaces.transnas101 import TASKS, parse_macro, parse_micro
-from zico_jax.data import DataNotFoundError, data_dir as _data_dir
+from zico_jax.data import DataNotFoundError
+from zico_jax.data import data_dir as _data_dir
+from zico_jax.errors import GenotypeError, InputError
 from zico_jax.groundtruth.registry import register_groundtruth
 from zico_jax.groundtruth.table import GroundTruth
+from zico_jax.spaces.transnas101 import TASKS, parse_macro, parse_micro
 
 TNB101_ENV = {"micro": "ZICO_JAX_TNB101_MICRO", "macro": "ZICO_JAX_TNB101_MACRO"}
 TNB101_FILE = {s: pathlib.Path("nasbench_suite_zero_subsets") / f"tnb101_{s}_accuracy_subset.csv" for s in TNB101_ENV}
@@ -58,9 +59,9 @@ def tnb101_path(space: str, path=None, data_dir=None) -> pathlib.Path:
 
 def _check_task(task) -> str:
     if task is None:
-        raise ValueError(f"TransNAS-Bench-101 ground truth: pass task=, one of {', '.join(TASKS)}")
+        raise InputError(f"TransNAS-Bench-101 ground truth: pass task=, one of {', '.join(TASKS)}")
     if task not in TASKS:
-        raise ValueError(f"TransNAS-Bench-101 ground truth: unknown task {task!r}; expected one of {', '.join(TASKS)}")
+        raise InputError(f"TransNAS-Bench-101 ground truth: unknown task {task!r}; expected one of {', '.join(TASKS)}")
     return task
 
 
@@ -83,7 +84,7 @@ def _load_csv(space: str, path: pathlib.Path, task: str) -> GroundTruth:
         reader = csv.DictReader(f)
         missing = [c for c in ("task", "tnb_arch_str", TNB101_COLUMN) if c not in (reader.fieldnames or [])]
         if missing:
-            raise ValueError(f"{path}, line 1: missing column(s) {', '.join(missing)}; the header has "
+            raise InputError(f"{path}, line 1: missing column(s) {', '.join(missing)}; the header has "
                              f"{', '.join(reader.fieldnames or [])}")
         for row in reader:
             if row["task"].strip() != task:
@@ -91,16 +92,16 @@ def _load_csv(space: str, path: pathlib.Path, task: str) -> GroundTruth:
             try:
                 arch = str(_PARSE[space](row["tnb_arch_str"]))
             except GenotypeError as e:
-                raise ValueError(f"{path}, line {reader.line_num}: {e}") from None
+                raise InputError(f"{path}, line {reader.line_num}: {e}") from None
             text = row[TNB101_COLUMN].strip()
             try:
                 values.append(float(text) if text else np.nan)
             except ValueError:
-                raise ValueError(f"{path}, line {reader.line_num}, column {TNB101_COLUMN!r}: expected a number, "
+                raise InputError(f"{path}, line {reader.line_num}, column {TNB101_COLUMN!r}: expected a number, "
                                  f"got {text!r}") from None
             archs.append(arch)
     if not archs:
-        raise ValueError(f"{path}: no rows for task {task!r}")
+        raise InputError(f"{path}: no rows for task {task!r}")
     return GroundTruth(f"tnb101_{space}_{task}", archs, list(range(len(archs))), [TNB101_COLUMN],
                        np.asarray(values, np.float64)[:, None])
 
@@ -118,7 +119,7 @@ def _load_official(space: str, path: pathlib.Path, task: str, mode: str) -> Grou
     api = TransNASBenchAPI(str(path))
     metric = next((m for m in _OFFICIAL_METRIC[task] if m in api.metrics_dict[task]), None)
     if metric is None:
-        raise ValueError(f"{path}: none of {_OFFICIAL_METRIC[task]} among task {task!r}'s metrics "
+        raise InputError(f"{path}: none of {_OFFICIAL_METRIC[task]} among task {task!r}'s metrics "
                          f"{api.metrics_dict[task]}")
     archs = api.all_arch_dict[space]
     values = [float(api.get_single_metric(a, task, metric, mode=mode)) for a in archs]

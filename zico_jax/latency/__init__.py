@@ -49,7 +49,13 @@ from zico_jax.latency.layer_table import LayerLatencyTable, export_layer_list, l
 from zico_jax.latency.network_table import NetworkLatencyTable, load_network_table, nb201_canonical, nb201_index_map
 from zico_jax.latency.predictor import LinearLatencyPredictor, fit_predictor, layer_features
 from zico_jax.latency.registry import (
-    BRPNAS_DEVICES, HELP_DEVICES, LATENCY_TABLES, get_latency_table, latency_table_names, load_brpnas, load_help_nb201,
+    BRPNAS_DEVICES,
+    HELP_DEVICES,
+    LATENCY_TABLES,
+    get_latency_table,
+    latency_table_names,
+    load_brpnas,
+    load_help_nb201,
     load_note10_lut,
 )
 from zico_jax.latency.schema import LAYER_FIELDS, LAYER_OPS, LatencyTableError, LayerKey, MissingLayerError, layer_keys

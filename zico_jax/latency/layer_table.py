@@ -10,8 +10,16 @@ import math
 import pathlib
 from typing import Iterable, Optional
 
+from zico_jax.errors import InputError, UnknownNameError
 from zico_jax.latency.schema import (
-    LAYER_FIELDS, LAYER_OPS, LatencyTableError, LayerKey, MissingLayerError, _cell_float, _cell_int, _read_csv,
+    LAYER_FIELDS,
+    LAYER_OPS,
+    LatencyTableError,
+    LayerKey,
+    MissingLayerError,
+    _cell_float,
+    _cell_int,
+    _read_csv,
     layer_keys,
 )
 
@@ -25,7 +33,7 @@ class LayerLatencyTable:
         self._entries: dict[tuple[Optional[int], LayerKey], float] = {}
         for resolution, key, ms in entries:
             if (resolution, key) in self._entries:
-                raise ValueError(f"layer table {name!r}: duplicate layer {key} at resolution {resolution}")
+                raise InputError(f"layer table {name!r}: duplicate layer {key} at resolution {resolution}")
             self._entries[(resolution, key)] = float(ms)
         self._default_resolution, self._default_predictor = None, None
 
@@ -75,10 +83,10 @@ class LayerLatencyTable:
         if resolution is None:
             if len(have) == 1:
                 return have[0]
-            raise ValueError(f"layer table {self._name!r} holds layers measured at resolutions "
+            raise InputError(f"layer table {self._name!r} holds layers measured at resolutions "
                              f"{', '.join(map(str, have))}; pass resolution= (or set one with configured())")
         if resolution not in have:
-            raise KeyError(f"layer table {self._name!r} has no resolution {resolution!r}; it has "
+            raise UnknownNameError(f"layer table {self._name!r} has no resolution {resolution!r}; it has "
                            f"{', '.join(map(str, have))}")
         return resolution
 

@@ -9,6 +9,7 @@ from typing import Any, Callable, Iterable, Optional, Sequence
 import numpy as np
 
 from zico_jax.data import data_dir as _data_dir
+from zico_jax.errors import InputError, UnknownNameError
 from zico_jax.latency.schema import LatencyTableError, _cell_float, _cell_int, _read_csv
 
 NB201_ACCURACY_FILE = pathlib.Path("nb201_accuracy") / "nb201_accuracy.csv"
@@ -27,7 +28,7 @@ class NetworkLatencyTable:
         self._row = {a: r for r, a in enumerate(self._archs)}
         if len(self._row) != len(self._archs):
             dup = next(a for r, a in enumerate(self._archs) if self._row[a] != r)
-            raise ValueError(f"latency table {name!r}: duplicate architecture {dup!r}")
+            raise InputError(f"latency table {name!r}: duplicate architecture {dup!r}")
 
     @property
     def name(self) -> str:
@@ -66,12 +67,12 @@ class NetworkLatencyTable:
         if device is None:
             if len(self._devices) == 1:
                 return 0
-            raise KeyError(f"latency table {self._name!r} has {len(self._devices)} devices; name one of "
+            raise UnknownNameError(f"latency table {self._name!r} has {len(self._devices)} devices; name one of "
                            f"{', '.join(self._devices)}")
         try:
             return self._devices.index(device)
         except ValueError:
-            raise KeyError(f"unknown device {device!r} of latency table {self._name!r}; valid devices: "
+            raise UnknownNameError(f"unknown device {device!r} of latency table {self._name!r}; valid devices: "
                            f"{', '.join(self._devices)}") from None
 
     def _row_of(self, arch) -> int:
@@ -82,17 +83,17 @@ class NetworkLatencyTable:
             try:
                 text = self._canonical(arch)
             except ValueError as e:
-                raise KeyError(f"architecture {arch!r} is not in latency table {self._name!r}: {e}") from None
+                raise UnknownNameError(f"architecture {arch!r} is not in latency table {self._name!r}: {e}") from None
             if text in self._row:
                 return self._row[text]
-        raise KeyError(f"architecture {arch!r} is not in latency table {self._name!r}")
+        raise UnknownNameError(f"architecture {arch!r} is not in latency table {self._name!r}")
 
     def latency(self, arch, device: Optional[str] = None) -> float:
         """Latency in ms of `arch` (string or genotype) on `device` (may be omitted for a one-device table)."""
         c = self._col(device)
         value = float(self._values[self._row_of(arch), c])
         if math.isnan(value):
-            raise KeyError(f"architecture {str(arch)!r} was not measured on device {self._devices[c]!r} in latency "
+            raise UnknownNameError(f"architecture {str(arch)!r} was not measured on device {self._devices[c]!r} in latency "
                            f"table {self._name!r} ({self.count(self._devices[c])} of {len(self)} archs were)")
         return value
 
@@ -104,7 +105,7 @@ class NetworkLatencyTable:
 
 def nb201_canonical(arch) -> str:
     """The canonical NB201 string of `arch` (string or genotype), via the nats_tss space's parser."""
-    from spaces import get_space  # spaces import flax: only when NB201 strings are needed
+    from zico_jax.spaces import get_space  # spaces import flax: only when NB201 strings are needed
 
     return str(get_space("nats_tss").parse(str(arch)))
 

@@ -22,7 +22,7 @@ CPU / GPU / DSP latencies and is ~8x below them in absolute terms (NB201's small
 pooling, skip and add ops are not layers here): use it to fill a few gaps, not to replace measurements.
 
 Example:
-    >>> from spaces import get_space
+    >>> from zico_jax.spaces import get_space
     >>> from zico_jax.latency import get_latency_table, layer_keys
     >>> lut = get_latency_table("note10_lut")
     >>> pred = fit_predictor(lut)
@@ -41,6 +41,7 @@ from typing import Iterable
 
 import numpy as np
 
+from zico_jax.errors import InputError
 from zico_jax.latency.layer_table import LayerLatencyTable
 from zico_jax.latency.schema import LayerKey
 
@@ -102,7 +103,7 @@ def fit_predictor(table: LayerLatencyTable, folds: int = 5, seed: int = 0) -> Li
     """Least-squares fit of the linear model on every row of `table`, with its in-sample and k-fold held-out error."""
     rows = table.items()
     if len(rows) < 4:
-        raise ValueError(f"layer table {table.name!r} has {len(rows)} rows; fitting 3 coefficients needs at least 4")
+        raise InputError(f"layer table {table.name!r} has {len(rows)} rows; fitting 3 coefficients needs at least 4")
     keys = [k for _, k, _ in rows]
     x = layer_features(keys)
     y = np.array([ms for _, _, ms in rows], np.float64)

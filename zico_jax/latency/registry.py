@@ -5,7 +5,9 @@ from __future__ import annotations
 import pathlib
 from typing import Any, Callable
 
-from zico_jax.data import DataNotFoundError, data_dir as _data_dir
+from zico_jax.data import DataNotFoundError
+from zico_jax.data import data_dir as _data_dir
+from zico_jax.errors import UnknownNameError
 from zico_jax.latency.layer_table import LayerLatencyTable, load_layer_table
 from zico_jax.latency.network_table import NetworkLatencyTable, load_network_table
 
@@ -92,5 +94,5 @@ def latency_table_names() -> list[str]:
 def get_latency_table(name: str, data_dir=None):
     """The registered table `name` (see `latency_table_names()`), read from `data_dir` (default: the shared data)."""
     if name not in LATENCY_TABLES:
-        raise KeyError(f"unknown latency table {name!r}; registered tables: {', '.join(latency_table_names())}")
+        raise UnknownNameError(f"unknown latency table {name!r}; registered tables: {', '.join(latency_table_names())}")
     return LATENCY_TABLES[name][0](data_dir=data_dir)

@@ -10,21 +10,21 @@ import pathlib
 from typing import Optional
 
 from zico_jax.data import DataNotFoundError
+from zico_jax.errors import InputError, ZicoError
 
 LAYER_OPS = ("conv", "dense", "Conv", "expanded_conv", "Conv_1", "AvgPool2D", "Conv_2", "Logits")
 # OFA keys give no kernel for the non-block layers; OFA MobileNetV3 uses a 3x3 stem and 1x1 convs elsewhere.
 _DEFAULT_KERNEL = {"Conv": 3, "Conv_1": 1, "Conv_2": 1, "Logits": 1, "dense": 1}
 
 
-class LatencyTableError(ValueError):
+class LatencyTableError(InputError):
     """A latency table file that does not follow its schema; the message names file, line and column."""
 
 
-class MissingLayerError(KeyError):
+class MissingLayerError(ZicoError, KeyError):
     """Layers of a network that a per-layer table lacks (and no predictor was given)."""
 
-    def __str__(self):  # KeyError would quote the message
-        return str(self.args[0])
+    __str__ = Exception.__str__  # KeyError would quote the message
 
 
 @dataclasses.dataclass(frozen=True, order=True)

@@ -40,6 +40,7 @@ from typing import Callable
 
 import jax
 
+from zico_jax.errors import UnknownNameError
 from zico_jax.proxies.baselines_activation import jacov, nwot, zen
 from zico_jax.proxies.baselines_grad import fisher, grad_norm, grasp, l2_norm, plain, snip, synflow
 from zico_jax.proxies.baselines_network import BaselineNetwork, baseline_network
@@ -61,7 +62,7 @@ BASELINES: dict[str, Callable] = {
 def get_baseline(name: str) -> Callable:
     """The proxy function registered as `name`; KeyError naming the registered ones otherwise."""
     if name not in BASELINES:
-        raise KeyError(f"unknown baseline proxy {name!r}; registered baselines: {', '.join(sorted(BASELINES))}")
+        raise UnknownNameError(f"unknown baseline proxy {name!r}; registered baselines: {', '.join(sorted(BASELINES))}")
     return BASELINES[name]
 
 

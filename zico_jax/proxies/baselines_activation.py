@@ -12,6 +12,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
+from zico_jax.errors import InputError
 from zico_jax.proxies.baselines_network import BaselineNetwork
 
 JACOV_K = 1e-5
@@ -87,7 +88,7 @@ def zen_draws(net: BaselineNetwork, params, x, key):
         elif name == "bias":
             new.append(jnp.zeros_like(leaf))
         else:
-            raise ValueError(f"zen: parameter {jax.tree_util.keystr(path)} is neither kernel, scale nor bias; "
+            raise InputError(f"zen: parameter {jax.tree_util.keystr(path)} is neither kernel, scale nor bias; "
                              "its Gaussian init is not defined")
     gparams = jax.tree_util.tree_unflatten(treedef, new)
     return gparams, jax.random.normal(k_x1, x.shape, x.dtype), jax.random.normal(k_x2, x.shape, x.dtype)
@@ -114,7 +115,7 @@ def zen_score(net: BaselineNetwork, gparams, x1, x2, mixup_gamma=ZEN_MIXUP_GAMMA
         elif bn_var == "batch":
             var = _channel_var(a1, 0)  # the biased batch variance BN normalises x1 with
         else:
-            raise ValueError(f"zen: bn_var {bn_var!r}; expected 'running' or 'batch'")
+            raise InputError(f"zen: bn_var {bn_var!r}; expected 'running' or 'batch'")
         log_bn = log_bn + 0.5 * jnp.log(jnp.mean(var))
     return jnp.log(main) + log_bn
 
@@ -137,7 +138,7 @@ def zen(net: BaselineNetwork, params, x, y=None, key=None, *, mixup_gamma=ZEN_MI
     `repeat` of these; the AZ-NAS NB201 port uses 1). Reference: idstcv/ZenNAS `ZeroShotProxy/compute_zen_score.py`.
     """
     if key is None:
-        raise ValueError("zen: needs a PRNG key for its Gaussian weights and inputs; got key=None")
+        raise InputError("zen: needs a PRNG key for its Gaussian weights and inputs; got key=None")
     gparams, x1, x2 = zen_draws(net, params, x, key)
     return zen_score(net, gparams, x1, x2, mixup_gamma, bn_var)
 

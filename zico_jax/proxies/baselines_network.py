@@ -4,7 +4,7 @@ The baseline proxies (`zico_jax.proxies.baselines`) need more than the logits: N
 ReLU, fisher the output of every Conv/Dense layer and its gradient, synflow the network with BatchNorm removed,
 Zen-score the pre-global-average-pooling features and every BN's batch statistics. All of it comes from ONE
 mechanism, `flax.linen.intercept_methods` wrapped around `model.apply` (`BaselineNetwork.run`): every
-`__call__` of a module of `spaces.layers` is seen with its path, input and output, and may be changed:
+`__call__` of a module of `zico_jax.nn.layers` is seen with its path, input and output, and may be changed:
 
   * `TorchConv` / `TorchDense`: output recorded; with `taps`, a zero tensor taps[path] is added to the output, so
     d loss / d taps[path] is the gradient w.r.t. the layer's output (fisher);
@@ -38,9 +38,10 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from spaces import layers as L
-from spaces.losses import cross_entropy
 from zico_jax import grads as G
+from zico_jax.errors import InputError
+from zico_jax.nn import layers as L
+from zico_jax.nn.losses import cross_entropy
 
 # Per space: module paths whose output goes through a ReLU that is not a module (NASWOT codes), and the module
 # whose output, after a ReLU, is the feature map before global average pooling (Zen-score's forward_pre_GAP).
@@ -76,7 +77,7 @@ class BaselineNetwork:
     """A space's standalone Flax network, as the baseline proxies see it (hashable: pass it as a static argument).
 
     Attributes:
-      model: the Flax module (`space.model(genotype, dtype)`), built from `spaces.layers` modules.
+      model: the Flax module (`space.model(genotype, dtype)`), built from `zico_jax.nn.layers` modules.
       space_name: the registered space name (for error messages and `SPACE_SITES`).
       input_shape: shape of one input batch of the space, (B, H, W, C) with B = 1.
       relu_after: module paths whose output enters a non-module ReLU; None if the space does not say (nwot raises).
@@ -151,28 +152,28 @@ class BaselineNetwork:
     def relu_pre_activations(self, params, x) -> list[jax.Array]:
         """The input of every ReLU of the network (train-mode BN): ReLUConvBN inputs and the `relu_after` outputs."""
         if self.relu_after is None:
-            raise ValueError(
+            raise InputError(
                 f"space {self.space_name!r}: its non-module ReLUs are not described; add them to "
                 f"zico_jax.proxies.baselines_network.SPACE_SITES (described: {', '.join(SPACE_SITES)})"
             )
         _, rec = self.run(params, x)
         missing = [p for p in self.relu_after if p not in rec.bn_outputs and p not in rec.conv_outputs]
         if missing:
-            raise ValueError(f"space {self.space_name!r}: ReLU site {missing[0]!r} is not a BN/Conv/Dense module path")
+            raise InputError(f"space {self.space_name!r}: ReLU site {missing[0]!r} is not a BN/Conv/Dense module path")
         outs = {**rec.conv_outputs, **rec.bn_outputs}
         return list(rec.relu_inputs.values()) + [outs[p] for p in self.relu_after]
 
     def features_pre_gap(self, params, x, no_bn: bool = False) -> tuple[jax.Array, Record]:
         """(feature map before global average pooling, Record): Zen-score's `forward_pre_GAP`."""
         if self.pre_gap is None:
-            raise ValueError(
+            raise InputError(
                 f"space {self.space_name!r}: its pre-GAP feature map is not described; add 'pre_gap' to "
                 f"zico_jax.proxies.baselines_network.SPACE_SITES (described: {', '.join(SPACE_SITES)})"
             )
         _, rec = self.run(params, x, no_bn=no_bn)
         outs = {**rec.conv_outputs, **rec.bn_outputs}
         if self.pre_gap not in outs:
-            raise ValueError(f"space {self.space_name!r}: pre-GAP site {self.pre_gap!r} is not a BN/Conv/Dense path")
+            raise InputError(f"space {self.space_name!r}: pre-GAP site {self.pre_gap!r} is not a BN/Conv/Dense path")
         return jax.nn.relu(outs[self.pre_gap]), rec
 
 

@@ -16,8 +16,9 @@ import dataclasses
 import functools
 from typing import Callable, Mapping, Optional
 
-from spaces.base import LayerInfo
+from zico_jax.errors import InputError, UnknownNameError
 from zico_jax.proxies.zico import bias_penalty
+from zico_jax.spaces.base import LayerInfo
 
 FEATURE_MAPS = ("output", "input")
 
@@ -54,7 +55,7 @@ class ProxyOptions:
 
     def __post_init__(self):
         if self.feature_map not in FEATURE_MAPS:
-            raise ValueError(f"feature_map {self.feature_map!r}: expected one of {', '.join(FEATURE_MAPS)}")
+            raise InputError(f"feature_map {self.feature_map!r}: expected one of {', '.join(FEATURE_MAPS)}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,7 +77,7 @@ def register_proxy(name: str, needs_grads: bool = True, needs_network: bool = Fa
 
     def wrap(fn):
         if name in _PROXIES:
-            raise ValueError(f"proxy {name!r} registered twice")
+            raise InputError(f"proxy {name!r} registered twice")
         _PROXIES[name] = Proxy(name, fn, needs_grads and not needs_network, needs_network)
         return fn
 
@@ -85,7 +86,7 @@ def register_proxy(name: str, needs_grads: bool = True, needs_network: bool = Fa
 
 def get_proxy(name: str) -> Proxy:
     if name not in _PROXIES:
-        raise KeyError(f"unknown proxy {name!r}; registered proxies: {', '.join(proxy_names())}")
+        raise UnknownNameError(f"unknown proxy {name!r}; registered proxies: {', '.join(proxy_names())}")
     return _PROXIES[name]
 
 
@@ -98,7 +99,7 @@ def parse_proxies(spec: str | list[str] | tuple[str, ...]) -> tuple[str, ...]:
     names = [n.strip() for n in spec.split(",")] if isinstance(spec, str) else [str(n).strip() for n in spec]
     names = [n for n in dict.fromkeys(names) if n]
     if not names:
-        raise ValueError(f"no proxy named in {spec!r}; registered proxies: {', '.join(proxy_names())}")
+        raise InputError(f"no proxy named in {spec!r}; registered proxies: {', '.join(proxy_names())}")
     for n in names:
         get_proxy(n)
     return tuple(names)
@@ -135,7 +136,7 @@ def _zico_bc(m: Measurement, options: ProxyOptions) -> float:
     for path, term in counted_terms(m, options).items():
         layer: Optional[LayerInfo] = m.layers.get(path)
         if layer is None:
-            raise KeyError(f"zico_bc: layer {path!r} has a gradient but is not in the space's layer table")
+            raise UnknownNameError(f"zico_bc: layer {path!r} has a gradient but is not in the space's layer table")
         adjusted.append(term - options.beta * bias_penalty(feature_map_size(layer, options.feature_map)))
     return float(sum(adjusted))
 
@@ -160,7 +161,7 @@ BASELINE_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "jacov", "synflow", 
 
 def _baseline(name: str, m: Measurement, options: ProxyOptions) -> float:
     if name not in m.baselines:
-        raise KeyError(f"proxy {name!r}: the measurement holds no value for it (the engine computes baselines only "
+        raise UnknownNameError(f"proxy {name!r}: the measurement holds no value for it (the engine computes baselines only "
                        f"for the proxies it was asked for; it has {sorted(m.baselines)})")
     return float(m.baselines[name])
 

@@ -43,6 +43,8 @@ import jax
 import jax.numpy as jnp
 
 from zico_jax import grads as G
+from zico_jax.errors import InputError, UnknownNameError
+
 
 class LayerTerms(NamedTuple):
     """Per-layer ZiCo terms: `terms[path]` = log S_l (0 where not counted), `counted[path]` = S_l > 0."""
@@ -69,7 +71,7 @@ def zico_layer_terms(kernel_grads: Mapping[str, jax.Array], cumulative: bool = F
     """Per-layer terms for `{layer path: (N, *shape) gradients}` (see `grads.kernel_leaves`)."""
     for path, g in kernel_grads.items():
         if g.ndim < 2 or g.shape[0] < 2:
-            raise ValueError(f"ZiCo: layer {path!r} has gradients of shape {g.shape}; expected (N >= 2, *weight_shape)")
+            raise InputError(f"ZiCo: layer {path!r} has gradients of shape {g.shape}; expected (N >= 2, *weight_shape)")
     pairs = {path: layer_term(g, cumulative) for path, g in kernel_grads.items()}
     return LayerTerms({p: t for p, (t, _) in pairs.items()}, {p: c for p, (_, c) in pairs.items()})
 
@@ -84,7 +86,7 @@ def bias_penalty(hwc: tuple[int, int, int]) -> float:
     """log(H * W / sqrt(C)): ZiCo-BC's per-layer correction for a feature map of size H x W x C."""
     h, w, c = hwc
     if min(h, w, c) <= 0:
-        raise ValueError(f"ZiCo-BC: feature map {hwc} must have positive H, W, C")
+        raise InputError(f"ZiCo-BC: feature map {hwc} must have positive H, W, C")
     return math.log(h * w / math.sqrt(c))
 
 
@@ -93,7 +95,7 @@ def zico_bc_from_terms(terms: LayerTerms, shapes: Mapping[str, tuple[int, int, i
     total = jnp.zeros(())
     for path, term in terms.terms.items():
         if path not in shapes:
-            raise KeyError(f"ZiCo-BC: no feature-map size for layer {path!r}; known: {sorted(shapes)[:5]}...")
+            raise UnknownNameError(f"ZiCo-BC: no feature-map size for layer {path!r}; known: {sorted(shapes)[:5]}...")
         total = total + jnp.where(terms.counted[path], term - beta * bias_penalty(shapes[path]), 0.0)
     return total
 
@@ -120,7 +122,7 @@ def feature_shapes(model, variables, x) -> dict[str, tuple[int, int, int]]:
             shapes[mod] = (s[-3], s[-2], s[-1]) if len(s) >= 4 else (1, 1, s[-1])
     missing = sorted(set(layers) - set(shapes))
     if missing:
-        raise ValueError(f"ZiCo-BC: could not read the output shape of layer {missing[0]!r}; pass shapes=")
+        raise InputError(f"ZiCo-BC: could not read the output shape of layer {missing[0]!r}; pass shapes=")
     return shapes
 
 
@@ -178,9 +180,9 @@ def zico_bc(
 
 def _measure(model, variables, xs, ys, loss, method, cumulative, gradients="per_batch") -> tuple[jax.Array, LayerTerms]:
     if gradients not in G.GRADIENTS:
-        raise ValueError(f"ZiCo: gradients={gradients!r}; expected one of {', '.join(G.GRADIENTS)}")
+        raise InputError(f"ZiCo: gradients={gradients!r}; expected one of {', '.join(G.GRADIENTS)}")
     if gradients == "per_sample" and cumulative:
-        raise ValueError("ZiCo: cumulative=True (running sums over mini-batches) has no per-sample counterpart")
+        raise InputError("ZiCo: cumulative=True (running sums over mini-batches) has no per-sample counterpart")
     other = {k: v for k, v in variables.items() if k != "params"}
 
     @jax.jit

@@ -29,6 +29,8 @@ import dataclasses
 import math
 from typing import Any, Callable, Iterable, Optional
 
+from zico_jax.errors import InputError
+
 BUDGET_NAMES = ("layers", "params", "flops", "latency")
 
 
@@ -55,7 +57,7 @@ class Budgets:
         self.budgets = list(budgets)
         names = [b.name for b in self.budgets]
         if len(set(names)) != len(names):
-            raise ValueError(f"budgets: each name may appear once, got {names}")
+            raise InputError(f"budgets: each name may appear once, got {names}")
 
     def __iter__(self):
         return iter(self.budgets)
@@ -129,7 +131,7 @@ def make_budgets(space, flops: Optional[float] = None, params: Optional[float] =
         budgets.append(Budget("flops", flops_of(space), float(flops)))
     if latency is not None:
         if latency_table is None:
-            raise ValueError("a latency budget needs a latency table (e.g. get_latency_table('nb201_sd855_gpu'))")
+            raise InputError("a latency budget needs a latency table (e.g. get_latency_table('nb201_sd855_gpu'))")
         budgets.append(Budget("latency", latency_of(space, latency_table), float(latency)))
     return Budgets(budgets)
 
@@ -139,5 +141,5 @@ def budgets_from_config(space, limits: dict, latency_table=None) -> Budgets:
     limits = dict(limits or {})
     unknown = sorted(set(limits) - set(BUDGET_NAMES))
     if unknown:
-        raise ValueError(f"unknown budget(s) {', '.join(map(repr, unknown))}; expected any of {', '.join(BUDGET_NAMES)}")
+        raise InputError(f"unknown budget(s) {', '.join(map(repr, unknown))}; expected any of {', '.join(BUDGET_NAMES)}")
     return make_budgets(space, latency_table=latency_table, **{k: v for k, v in limits.items() if v is not None})

@@ -27,6 +27,7 @@ from typing import Callable, Optional
 import orbax.checkpoint as ocp
 from absl import logging
 
+from zico_jax.errors import InputError
 from zico_jax.search.evolution import EvolutionState
 
 
@@ -41,7 +42,7 @@ class SearchPreempted(SystemExit):
 class SearchCheckpointer:
     def __init__(self, directory: str | os.PathLike, every: int = 1000, max_to_keep: int = 2):
         if every < 1:
-            raise ValueError(f"checkpoint_every must be a positive number of iterations, got {every}")
+            raise InputError(f"checkpoint_every must be a positive number of iterations, got {every}")
         self.directory = os.path.abspath(os.fspath(directory))
         self.every = every
         self.manager = ocp.CheckpointManager(self.directory, options=ocp.CheckpointManagerOptions(

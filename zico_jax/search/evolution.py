@@ -42,6 +42,8 @@ from typing import Any, Optional, Sequence
 
 import numpy as np
 
+from zico_jax.errors import InputError
+
 SMALL_POPULATION = 10  # the official `len(popu_structure_list) <= 10`
 
 
@@ -76,7 +78,7 @@ class EvolutionState:
     def best(self) -> tuple[str, float]:
         """(arch, score) of the best member (the first one on ties)."""
         if not self.population:
-            raise ValueError("the population is empty: no candidate met the budgets yet")
+            raise InputError("the population is empty: no candidate met the budgets yet")
         i = int(np.argmax(self.scores))
         return self.population[i], self.scores[i]
 
@@ -89,9 +91,9 @@ class EvolutionState:
     def from_dict(cls, d: dict[str, Any]) -> "EvolutionState":
         missing = {"population", "scores", "iteration", "rng_state"} - set(d)
         if missing:
-            raise ValueError(f"search state: missing field(s) {', '.join(sorted(missing))}")
+            raise InputError(f"search state: missing field(s) {', '.join(sorted(missing))}")
         if len(d["population"]) != len(d["scores"]):
-            raise ValueError(f"search state: {len(d['population'])} members but {len(d['scores'])} scores")
+            raise InputError(f"search state: {len(d['population'])} members but {len(d['scores'])} scores")
         return cls(list(d["population"]), [float(s) for s in d["scores"]], int(d["iteration"]),
                    copy.deepcopy(dict(d["rng_state"])), d.get("initial"), [list(p) for p in d.get("front", [])],
                    int(d.get("rejected", 0)), int(d.get("scored", 0)))
@@ -135,7 +137,7 @@ class Evolution:
 
     def __init__(self, space, initial: str, population_size: int = 512, small_population: int = SMALL_POPULATION):
         if population_size < 1:
-            raise ValueError(f"population_size must be positive, got {population_size}")
+            raise InputError(f"population_size must be positive, got {population_size}")
         self.space, self.initial = space, str(initial)
         self.population_size, self.small_population = population_size, small_population
 
@@ -164,7 +166,7 @@ def accept(state: EvolutionState, children: Sequence[str], scores: Sequence[floa
     """Append the children in order (a NaN score is stored as -inf: it ranks last, as the official -9999), then
     `remove_lowest`."""
     if len(children) != len(scores):
-        raise ValueError(f"accept: {len(children)} children but {len(scores)} scores")
+        raise InputError(f"accept: {len(children)} children but {len(scores)} scores")
     for child, score in zip(children, scores):
         state.population.append(str(child))
         state.scores.append(-math.inf if math.isnan(float(score)) else float(score))  # a failed score ranks last

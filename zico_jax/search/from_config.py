@@ -19,8 +19,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from spaces import get_space
+from zico_jax.errors import InputError
 from zico_jax.search.run import MODES, AnalyticScorer, run_search
+from zico_jax.spaces import get_space
 
 ANALYTIC_OBJECTIVES = ("params", "flops")
 
@@ -31,7 +32,7 @@ def run_search_from_config(config) -> dict[str, Any]:
     from zico_jax.correlation import GROUNDTRUTH_COLUMNS, space_options_of
 
     if config.mode not in MODES:
-        raise ValueError(f"config.mode {config.mode!r}: expected one of {', '.join(MODES)}")
+        raise InputError(f"config.mode {config.mode!r}: expected one of {', '.join(MODES)}")
     space = get_space(config.space, **space_options_of(config))
     table = _latency_table(config)
     groundtruth = column = None
@@ -39,7 +40,7 @@ def run_search_from_config(config) -> dict[str, Any]:
         from zico_jax.groundtruth import load_groundtruth
 
         if config.dataset not in GROUNDTRUTH_COLUMNS:
-            raise ValueError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
+            raise InputError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
         groundtruth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
         column = GROUNDTRUTH_COLUMNS[config.dataset][-1]  # the test accuracy of the networks' dataset
     return run_search(space, _scorer(space, config), config, latency_table=table, groundtruth=groundtruth,
@@ -67,13 +68,13 @@ def _latency_table(config):
         table = get_latency_table(config.latency_table, data_dir=config.get("data_dir"))
     except Exception as err:
         if needs_latency:
-            raise ValueError(f"config.latency_table {config.latency_table!r} is needed and could not be read: "
+            raise InputError(f"config.latency_table {config.latency_table!r} is needed and could not be read: "
                              f"{err}") from err
         return None
     resolution, predict = config.get("latency_resolution"), config.get("latency_predictor", False)
     if not hasattr(table, "configured"):  # a whole-network table: nothing to configure
         if resolution is not None or predict:
-            raise ValueError(f"config.latency_resolution / latency_predictor: {config.latency_table!r} is a "
+            raise InputError(f"config.latency_resolution / latency_predictor: {config.latency_table!r} is a "
                              "whole-network table; they apply to per-layer tables (e.g. note10_lut)")
         return table
     from zico_jax.latency import fit_predictor

@@ -15,13 +15,14 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from zico_jax.errors import InputError
 from zico_jax.search.evolution import EvolutionState, accept, new_state
 
 
 class RandomSearch:
     def __init__(self, space, population_size: int = 512):
         if population_size < 1:
-            raise ValueError(f"population_size must be positive, got {population_size}")
+            raise InputError(f"population_size must be positive, got {population_size}")
         self.space, self.population_size = space, population_size
 
     def init(self, seed: int) -> EvolutionState:

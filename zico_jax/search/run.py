@@ -36,6 +36,7 @@ from typing import Any, Iterable, Optional
 
 from absl import logging
 
+from zico_jax.errors import InputError
 from zico_jax.results import Progress, ResultsLog, dumps
 from zico_jax.search import pareto as P
 from zico_jax.search.budgets import budgets_from_config, latency_of
@@ -73,7 +74,7 @@ class AnalyticScorer:
 
 def make_search(space, mode: str, population_size: int, initial: Optional[str]):
     if mode not in MODES:
-        raise ValueError(f"unknown search mode {mode!r}; expected one of {', '.join(MODES)}")
+        raise InputError(f"unknown search mode {mode!r}; expected one of {', '.join(MODES)}")
     if mode == "random":
         return RandomSearch(space, population_size)
     return Evolution(space, initial, population_size)
@@ -110,9 +111,9 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     start = time.perf_counter()
     mode, proxy = config.mode, config.proxy
     if mode == "pareto" and latency_table is None:
-        raise ValueError("mode 'pareto' needs a latency table (config.latency_table)")
+        raise InputError("mode 'pareto' needs a latency table (config.latency_table)")
     if config.iterations < 0 or config.children_per_round < 1:
-        raise ValueError(f"iterations must be >= 0 and children_per_round >= 1, got {config.iterations} and "
+        raise InputError(f"iterations must be >= 0 and children_per_round >= 1, got {config.iterations} and "
                          f"{config.children_per_round}")
     budgets = budgets_from_config(space, _budget_limits(config), latency_table)
     latency = latency_of(space, latency_table) if latency_table is not None else None
@@ -120,7 +121,7 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     search = make_search(space, mode, config.population_size, initial)
     out = pathlib.Path(output_dir or config.get("output_dir") or "")
     if not str(output_dir or config.get("output_dir") or ""):
-        raise ValueError("config.output_dir is required: the folder for search.jsonl, checkpoints and best.json")
+        raise InputError("config.output_dir is required: the folder for search.jsonl, checkpoints and best.json")
     writer = is_writer()
     trajectory = _trajectory(config, space)
     _check_resumable(out, trajectory, config.get("resume", True))
@@ -169,7 +170,7 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
                     if latency is not None and "latency" not in row:
                         row["latency"] = latency(space.parse(arch))
                     if proxy not in row:
-                        raise ValueError(f"the scorer gave no {proxy!r} score (it gave {', '.join(cache[arch])})")
+                        raise InputError(f"the scorer gave no {proxy!r} score (it gave {', '.join(cache[arch])})")
                     rows.append(row)
                 scores = [_finite(row[proxy]) for row in rows]
                 search.accept(state, [row["arch"] for row in rows], scores)
@@ -206,13 +207,13 @@ def _check_resumable(out: pathlib.Path, trajectory: dict, resume: bool) -> None:
     record = out / "search_config.json"
     has_state = (out / "checkpoints").exists() and any((out / "checkpoints").iterdir())
     if not resume and has_state:
-        raise ValueError(f"{out} already holds a search (checkpoints/); set resume=True or use a new output_dir")
+        raise InputError(f"{out} already holds a search (checkpoints/); set resume=True or use a new output_dir")
     if resume and record.exists():
         previous = json.loads(record.read_text())
         diff = [f"{k}: {previous.get(k)!r} there, {json.loads(json.dumps(trajectory[k], default=str))!r} now"
                 for k in TRAJECTORY_FIELDS if previous.get(k) != json.loads(json.dumps(trajectory[k], default=str))]
         if diff and has_state:
-            raise ValueError(f"cannot resume the search in {out}: {'; '.join(diff)}. Use a new output_dir.")
+            raise InputError(f"cannot resume the search in {out}: {'; '.join(diff)}. Use a new output_dir.")
 
 
 def _member(arch: str, cache: dict, latency, space) -> dict[str, Any]:
@@ -242,7 +243,7 @@ def compare_with_groundtruth(space, budgets, groundtruth, column: str, found: st
     meets the same budgets; `rank` = 1 + how many budget-meeting networks are better than the found one."""
     meeting = [a for a in groundtruth.archs() if budgets.check(space.parse(a)) is None]
     if not meeting:
-        raise ValueError(f"no network of the ground truth meets the budgets {budgets}")
+        raise InputError(f"no network of the ground truth meets the budgets {budgets}")
     values = groundtruth.values(meeting, column)
     best_i = max(range(len(meeting)), key=lambda i: values[i])
     found_value = groundtruth.value(found, column) if found in groundtruth else math.nan

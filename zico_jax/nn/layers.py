@@ -34,6 +34,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from zico_jax.errors import InputError
+
 BN_EPS = 1e-5
 
 
@@ -60,7 +62,7 @@ class TorchConv(nn.Module):
     def __call__(self, x):
         in_ch = x.shape[-1]
         if in_ch % self.groups:
-            raise ValueError(f"TorchConv: input channels {in_ch} not divisible by groups={self.groups}")
+            raise InputError(f"TorchConv: input channels {in_ch} not divisible by groups={self.groups}")
         k = self.kernel_size
         fan_in = in_ch // self.groups * k * k
         kernel = self.param(

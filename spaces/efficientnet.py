@@ -251,6 +251,7 @@ class EfficientNetDetSpace(_EfficientNetSpace):
     `default_beta` = 1.0 (ZiCo-BC, detection). Loss: `zico_jax.nn.losses.detection_loss` (focal + box Huber); targets:
     the synthetic centre-cell rule of the module docstring."""
 
+    task_kind = "detection"
     default_beta = 1.0
     loss = staticmethod(detection_loss)
 

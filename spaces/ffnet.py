@@ -151,6 +151,7 @@ class FFNetSegSpace(StageChoiceCodec, Space):
     gene_type, genotype_type, code_name = StageGene, FFNetGenotype, "FFNet"
     stage_fields = staticmethod(_fields)
 
+    task_kind = "segmentation"
     default_beta = 2.0
     loss = staticmethod(pixel_cross_entropy)
 

@@ -51,7 +51,7 @@ from zico_jax.errors import InputError
 from zico_jax.nn import layers as L
 from zico_jax.spaces import masked_layers as M
 from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
-from zico_jax.spaces.nats_tss import EDGES
+from zico_jax.spaces.nats_tss import EDGES, NB201_DATASETS, NB201_GROUNDTRUTH_COLUMNS
 
 WIDTHS = (8, 16, 24, 32, 40, 48, 56, 64)
 NUM_POSITIONS = 5
@@ -234,6 +234,10 @@ class NATSSizeSpace(Space):
     """NATS-Bench SSS. Options: widths (the official 8..64; tests use tiny lists), num_classes (10), image size
     (32). Widths must be strictly increasing positive integers (the whole-space network stores the largest)."""
 
+    datasets = NB201_DATASETS  # the skeleton and accuracy tables of NAS-Bench-201
+    groundtruth_columns = NB201_GROUNDTRUTH_COLUMNS
+    descriptors = {"width": lambda space, g: float(np.mean(g.channels))}
+
     def __init__(self, widths: Sequence[int] = WIDTHS, num_classes: int = 10, image_size: int = 32):
         widths = tuple(int(w) for w in widths)
         if not widths or min(widths) < 1 or any(a >= b for a, b in zip(widths, widths[1:])):
@@ -324,7 +328,7 @@ class NATSSizeSpace(Space):
                 ]
                 hw = half
                 continue
-            for e, (dst, src) in enumerate(EDGES):
+            for e, (_dst, src) in enumerate(EDGES):
                 if e != SKIP_EDGE:
                     ein = cin if src == 0 else cout
                     out.append(LayerInfo(f"cells_{i}/edge_{e}/nor_conv_3x3/conv", "conv", ein, cout, 3, 1, (hw, hw),

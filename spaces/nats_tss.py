@@ -257,11 +257,43 @@ class NB201Network(nn.Module):
 # ------------------------------------------------------------------------------------------------ the space
 
 
+# NAS-Bench-201 trained its networks on three datasets; each fixes the head's classes and the input size, and has
+# its accuracy columns (validation and test for CIFAR-10; the last column is the headline).
+NB201_DATASETS = {
+    "cifar10": {"num_classes": 10, "image_size": 32},
+    "cifar100": {"num_classes": 100, "image_size": 32},
+    "imagenet16_120": {"num_classes": 120, "image_size": 16},
+}
+NB201_GROUNDTRUTH_COLUMNS = {
+    "cifar10": ("cifar10valid_valid", "cifar10_test"),
+    "cifar100": ("cifar100_test",),
+    "imagenet16_120": ("imagenet16_120_test",),
+}
+
+
+def cell_depth(space, genotype) -> int:
+    """Conv layers on the longest path from the cell's input (node 0) to its output (node 3); 0 if unconnected."""
+    weight = {"nor_conv_1x1": 1, "nor_conv_3x3": 1, "skip_connect": 0, "avg_pool_3x3": 0}
+    longest = {0: 0}
+    for node in (1, 2, 3):
+        paths = [longest[src] + weight[op] for (dst, src), op in zip(EDGES, _as_genotype(genotype).ops)
+                 if dst == node and op != "none" and src in longest]
+        if paths:
+            longest[node] = max(paths)
+    return longest.get(3, 0)
+
+
 @register_space("nats_tss")
 class NB201Space(Space):
     """NAS-Bench-201 / NATS-Bench TSS. Options: C (16), N (5 cells per stage), num_classes (10), image size (32)."""
 
     ops = OPS
+    datasets = NB201_DATASETS
+    groundtruth_columns = NB201_GROUNDTRUTH_COLUMNS
+    descriptors = {"depth": cell_depth}
+    # The classifier's ReLU is functional (`head/lastact` is its BN): NASWOT codes and Zen's pre-GAP map read it.
+    activation_sites = {"relu_after": ("head/lastact",), "pre_gap": "head/lastact"}
+    network_latency_tables = True  # BRP-NAS's and HELP's device tables cover all 15,625 cells
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, image_size: int = 32):
         self.C, self.N, self.num_classes, self.image_size = C, N, num_classes, image_size

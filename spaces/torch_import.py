@@ -9,9 +9,12 @@ from __future__ import annotations
 
 from typing import Mapping
 
+import jax
+import jax.numpy as jnp
 import numpy as np
 
 from zico_jax.errors import InputError
+from zico_jax.spaces.base import HasTorchNames
 
 IGNORED_SUFFIXES = (".running_mean", ".running_var", ".num_batches_tracked")
 
@@ -64,10 +67,7 @@ def load_torch_weights(space, genotype, state_dict: Mapping[str, np.ndarray], dt
 
     Expected shapes come from an abstract init of the standalone network (`jax.eval_shape`, no FLOPs).
     """
-    import jax
-    import jax.numpy as jnp
-
-    if not hasattr(space, "torch_names"):
+    if not isinstance(space, HasTorchNames):
         raise WeightImportError(f"weights: space {space.name!r} has no PyTorch naming to import from")
     dtype = dtype or jnp.float32
     model = space.model(genotype, dtype=dtype)

@@ -151,6 +151,8 @@ def parse_macro(text: str) -> MacroGenotype:
 
 class _TransNAS101(Space):
     kind = ""
+    task_kind = "dense"  # seven tasks: scene/object classification, jigsaw, layout, autoencoder, normals, segmentation
+    benchmark_tasks = TASKS
     skeleton = MICRO_SKELETON
     shortcut_bn_eps = SHORTCUT_BN_EPS  # macro only (micro cells have no basic-block shortcut)
 
@@ -292,7 +294,7 @@ class TransNAS101Micro(_TransNAS101):
 
     def _cell_layers(self, g, name, cin, cout, stride, hw):
         out, hw_out = [], _down(hw, stride)
-        for e, (dst, src) in enumerate(EDGES):
+        for e, (_dst, src) in enumerate(EDGES):
             s, red = _edge_args(e, cin, cout, stride)
             c_in, h_in = (cin, hw) if src == 0 else (cout, hw_out)
             for op in (range(1, 4) if g is None else [g.ops[e]]):

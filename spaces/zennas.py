@@ -53,134 +53,39 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import re
-from typing import Optional, Sequence
+from typing import Sequence
 
 import jax.numpy as jnp
 import numpy as np
 
 from zico_jax.nn.tape_nodes import TapeNode
 from zico_jax.spaces import zennas_blocks as B
+from zico_jax.spaces import zennas_mutation as mutation
 from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
-
-CONV_KERNELS = (1, 3, 5, 7)
-RES_EXPANSIONS = (1, 2, 4, 6)
-RES_KERNELS = (3, 5, 7)
-_CONV_RE = re.compile(r"SuperConvK(\d+)BNRELU")
-_RES_RE = re.compile(r"SuperResIDWE(\d+)K(\d+)")
-_TOKEN_RE = re.compile(r"([A-Za-z][A-Za-z0-9]*)\(([^()]*)\)")
-# The starting network of every official ImageNet search (scripts/ZiCo_NAS_ImageNet_*.sh).
-INITIAL_GENOTYPE = ("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE6K3(8,32,2,8,1)SuperResIDWE6K3(32,48,2,32,1)"
-                    "SuperResIDWE6K3(48,96,2,48,1)SuperResIDWE6K3(96,128,2,96,1)SuperConvK1BNRELU(128,2048,1,1)")
-# encode(): a fixed-length int array, one row per block, zero rows after the last block.
-MAX_BLOCKS = 32
-SAMPLE_MAX_STEPS = 8  # sample(): at most this many successive mutations of INITIAL_GENOTYPE
-CODE_WIDTH = 8  # kind (1 conv, 2 res), kernel, expansion (0 for conv), in, out, stride, bottleneck (0), sub_layers
-
-
-def smart_round(x: float, base: int = 8) -> int:
-    """The official `global_utils.smart_round` with an explicit base: max(base, base * round(x / base))."""
-    return max(base, round(x / float(base)) * base)
-
-
-@dataclasses.dataclass(frozen=True)
-class Block:
-    """One block of the string. `expansion` and `bottleneck` are None for SuperConvK{k}BNRELU."""
-
-    kernel: int
-    in_channels: int
-    out_channels: int
-    stride: int
-    sub_layers: int
-    expansion: Optional[int] = None
-    bottleneck: Optional[int] = None
-
-    @property
-    def is_res(self) -> bool:
-        return self.expansion is not None
-
-    def __str__(self) -> str:
-        if self.is_res:
-            return (f"SuperResIDWE{self.expansion}K{self.kernel}({self.in_channels},{self.out_channels},"
-                    f"{self.stride},{self.bottleneck},{self.sub_layers})")
-        return f"SuperConvK{self.kernel}BNRELU({self.in_channels},{self.out_channels},{self.stride},{self.sub_layers})"
-
-
-@dataclasses.dataclass(frozen=True)
-class ZenNASGenotype:
-    """The blocks of a network; `str()` is the canonical official string."""
-
-    blocks: tuple[Block, ...]
-
-    def __str__(self) -> str:
-        return "".join(str(b) for b in self.blocks)
-
-
-def _block(name: str, args: str, text: str) -> Block:
-    where = f"Zen-NAS genotype {text!r}: block {name}({args})"
-    values = []
-    for a in args.split(","):
-        if not re.fullmatch(r"\s*\d+\s*", a):
-            raise GenotypeError(f"{where}: argument {a!r} is not a non-negative integer")
-        values.append(int(a))
-    if m := _CONV_RE.fullmatch(name):
-        kernel, expansion, arity = int(m.group(1)), None, 4
-        if kernel not in CONV_KERNELS:
-            raise GenotypeError(f"{where}: kernel {kernel}; expected one of {CONV_KERNELS}")
-    elif m := _RES_RE.fullmatch(name):
-        expansion, kernel, arity = int(m.group(1)), int(m.group(2)), 5
-        if expansion not in RES_EXPANSIONS or kernel not in RES_KERNELS:
-            raise GenotypeError(f"{where}: expansion {expansion}, kernel {kernel}; expected expansion in "
-                                f"{RES_EXPANSIONS} and kernel in {RES_KERNELS}")
-    else:
-        raise GenotypeError(f"{where}: unknown block type {name!r}; expected SuperConvK{{1,3,5,7}}BNRELU or "
-                            f"SuperResIDWE{{1,2,4,6}}K{{3,5,7}}")
-    if len(values) != arity:
-        expected = "(in, out, stride, bottleneck, sub_layers)" if arity == 5 else "(in, out, stride, sub_layers)"
-        raise GenotypeError(f"{where}: {len(values)} arguments; expected {arity} {expected}")
-    if any(v <= 0 for v in values):
-        raise GenotypeError(f"{where}: every argument must be positive")
-    if values[2] not in (1, 2):
-        raise GenotypeError(f"{where}: stride {values[2]}; expected 1 or 2")
-    if arity == 5:
-        cin, cout, stride, btl, subs = values
-        return Block(kernel, cin, cout, stride, subs, expansion, btl)
-    cin, cout, stride, subs = values
-    return Block(kernel, cin, cout, stride, subs)
-
-
-def parse_genotype(text: str) -> ZenNASGenotype:
-    """Parse and validate an official string; errors name the offending block and what was expected."""
-    if not isinstance(text, str) or not text.strip():
-        raise GenotypeError(f"Zen-NAS genotype: expected a string like 'SuperConvK3BNRELU(3,16,2,1)...', got {text!r}")
-    s = text.strip()
-    blocks, pos = [], 0
-    for m in _TOKEN_RE.finditer(s):
-        if m.start() != pos:
-            raise GenotypeError(f"Zen-NAS genotype {text!r}: cannot parse {s[pos:m.start()]!r} at character {pos}; "
-                                f"expected BlockName(arg,...)")
-        blocks.append(_block(m.group(1), m.group(2), text))
-        pos = m.end()
-    if pos != len(s):
-        raise GenotypeError(f"Zen-NAS genotype {text!r}: cannot parse {s[pos:]!r} at character {pos}; "
-                            f"expected BlockName(arg,...)")
-    if blocks[0].in_channels != 3:
-        raise GenotypeError(f"Zen-NAS genotype {text!r}: the first block {blocks[0]} takes {blocks[0].in_channels} "
-                            f"channels; expected 3 (the RGB image)")
-    for prev, b in zip(blocks, blocks[1:]):
-        if b.in_channels != prev.out_channels:
-            raise GenotypeError(f"Zen-NAS genotype {text!r}: block {b} takes {b.in_channels} channels but the block "
-                                f"before it, {prev}, outputs {prev.out_channels}")
-    return ZenNASGenotype(tuple(blocks))
+from zico_jax.spaces.zennas_genotype import (  # noqa: F401  (re-exported)
+    _CONV_RE,
+    _RES_RE,
+    _TOKEN_RE,
+    CODE_WIDTH,
+    CONV_KERNELS,
+    INITIAL_GENOTYPE,
+    MAX_BLOCKS,
+    RES_EXPANSIONS,
+    RES_KERNELS,
+    SAMPLE_MAX_STEPS,
+    Block,
+    ZenNASGenotype,
+    _block,
+    as_genotype,
+    parse_genotype,
+    smart_round,
+)
 
 
 def _as_genotype(g) -> ZenNASGenotype:
-    if isinstance(g, ZenNASGenotype):
-        return g
-    if isinstance(g, str):
-        return parse_genotype(g)
+    if isinstance(g, (ZenNASGenotype, str)):
+        return as_genotype(g)
     return ZenNASSpace().decode(g)
 
 
@@ -247,6 +152,11 @@ class ZenNASSpace(Space):
     """Zen-NAS / ZiCo MobileNetV2-style space. Options: residual (False: the scored network), se (False),
     num_classes (1000), image_size (224)."""
 
+    datasets = {"cifar10": {}, "imagenet2012": {}}
+    descriptors = {"depth": lambda space, g: float(space.num_layers(g)),
+                   "width": lambda space, g: float(np.mean([b.out_channels for b in g.blocks]))}
+    held_without_accuracy = "flops"  # no accuracy table: the bias study holds FLOPs fixed instead
+
     def __init__(self, residual: bool = False, se: bool = False, num_classes: int = 1000, image_size: int = 224):
         self.residual, self.se, self.num_classes, self.image_size = residual, se, num_classes, image_size
 
@@ -300,42 +210,32 @@ class ZenNASSpace(Space):
         official mutations (`mutate(g, rng, 1)`). The official search has no independent sampler: its population
         starts as single mutations of `INITIAL_GENOTYPE` and grows by mutating members, which this imitates. Not
         uniform over the space and not budget-aware (apply budgets afterwards); deterministic for a seeded rng."""
-        from zico_jax.spaces import zennas_mutation as M  # lazy: zennas_mutation imports this module
-
-        M.check_rng(rng)
+        mutation.check_rng(rng)
         g = parse_genotype(INITIAL_GENOTYPE)
         for _ in range(1 + int(rng.integers(SAMPLE_MAX_STEPS))):
-            g = M.mutate(g, rng, 1)
+            g = mutation.mutate(g, rng, 1)
         return g
 
     def mutate(self, genotype, rng: np.random.Generator, num_mutations: int = 1) -> ZenNASGenotype:
         """The official evolutionary-search mutation (evolution_search.get_new_random_structure_str with
         num_replaces=num_mutations, the block candidates of SearchSpace/search_space_IDW_fixfc.py, then the split of
         blocks with >= 6 sub-layers): see `zico_jax.spaces.zennas_mutation`."""
-        from zico_jax.spaces import zennas_mutation as M
-
-        return M.mutate(genotype, rng, num_mutations)
+        return mutation.mutate(genotype, rng, num_mutations)
 
     def num_layers(self, genotype) -> int:
         """The official `get_num_layers` (sum of sub_layers; what the search's `max_layers` bounds)."""
-        from zico_jax.spaces import zennas_mutation as M
-
-        return M.num_layers(genotype)
+        return mutation.num_layers(genotype)
 
     def search_flops(self, genotype) -> float:
         """The official `get_FLOPs(image_size)` the search checks against its FLOPs budget (residual links, BN, no SE,
         whatever this space's `residual` / `se`; shortcuts quarter-counted, an official bug): see
         `zico_jax.spaces.zennas_mutation.search_flops`."""
-        from zico_jax.spaces import zennas_mutation as M
-
-        return M.search_flops(genotype, self.image_size, self.num_classes)
+        return mutation.search_flops(genotype, self.image_size, self.num_classes)
 
     def search_params(self, genotype) -> int:
         """The official `get_model_size()` the search checks against its params budget: the network WITH residual
         links (BN, no SE), whatever this space's `residual` / `se`: see `zico_jax.spaces.zennas_mutation.search_params`."""
-        from zico_jax.spaces import zennas_mutation as M
-
-        return M.search_params(genotype, self.num_classes)
+        return mutation.search_params(genotype, self.num_classes)
 
     def arch_id(self, genotype) -> int:
         """sha1 of the canonical string, mod 2**31: stable across runs and machines."""

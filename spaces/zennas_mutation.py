@@ -54,7 +54,8 @@ from typing import Sequence
 import numpy as np
 
 from zico_jax.errors import InputError
-from zico_jax.spaces.zennas import Block, ZenNASGenotype, _as_genotype, smart_round
+from zico_jax.spaces.zennas_genotype import Block, ZenNASGenotype, smart_round
+from zico_jax.spaces.zennas_genotype import as_genotype as _as_genotype
 
 # search_space_IDW_fixfc.seach_space_block_type_list_list, in its order: (expansion, kernel)
 RES_TYPES = tuple((e, k) for k in (3, 5, 7) for e in (1, 2, 4, 6))

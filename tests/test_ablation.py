@@ -11,7 +11,7 @@ import sys
 import pytest
 from conftest import DATA, ROOT
 
-from experiments.configs.ablate import get_config
+from zico_jax.configs.ablate import get_config
 from zico_jax import ablation as A
 
 PROXIES = ("zico", "params", "flops")

@@ -23,7 +23,7 @@ from zico_jax.spaces import get_space
 ])
 def test_nb201_depth_is_the_longest_conv_path(arch, depth):
     space = get_space("nats_tss")
-    assert B.nb201_depth(space, space.parse(arch)) == depth
+    assert space.descriptors["depth"](space, space.parse(arch)) == depth
 
 
 def test_one_run_gives_zico_bc_at_every_beta_exactly():
@@ -56,7 +56,7 @@ def test_stratified_tau_separates_a_depth_preference_from_accuracy():
 
 
 def test_run_writes_the_tables_and_agrees_with_the_correlation_run(tmp_path):
-    from experiments.configs.bias import get_config
+    from zico_jax.configs.bias import get_config
 
     c = get_config()
     c.update(space_options={"C": 4, "N": 1}, num_archs=12, batch_size=4, num_batches=2, log_every=6,
@@ -72,7 +72,7 @@ def test_run_writes_the_tables_and_agrees_with_the_correlation_run(tmp_path):
                                                        ("accuracy", "")]
     rows = read_rows(tmp_path / "scores.jsonl")
     space = get_space("nats_tss")
-    depth = [B.nb201_depth(space, space.parse(r["arch"])) for r in rows]
+    depth = [space.descriptors["depth"](space, space.parse(r["arch"])) for r in rows]
     summary = json.loads((tmp_path / "summary.json").read_text())
     sweep = {r["beta"]: r for r in report["beta_sweep"]}
     # beta 0 is ZiCo and beta 1 is the run's own ZiCo-BC: the sweep reproduces the correlation run's figures
@@ -92,7 +92,7 @@ def test_run_writes_the_tables_and_agrees_with_the_correlation_run(tmp_path):
 
 def test_zennas_holds_flops_fixed_and_counts_layers(tmp_path):
     """No accuracy table for the MobileNetV2-style space: FLOPs bins, the official layer count, no beta sweep."""
-    from experiments.configs.bias import get_config
+    from zico_jax.configs.bias import get_config
 
     c = get_config()
     c.update(space="zennas_imagenet", space_options={"image_size": 32, "num_classes": 10}, num_archs=3, batch_size=2,

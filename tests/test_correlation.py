@@ -10,7 +10,7 @@ import sys
 import pytest
 from conftest import DATA, ROOT
 
-from experiments.configs.correlation import get_config
+from zico_jax.configs.correlation import get_config
 from zico_jax import correlation as C
 from zico_jax.engine import Engine
 from zico_jax.groundtruth import load_nb201

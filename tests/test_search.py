@@ -301,7 +301,7 @@ def test_real_engine_tiny_search(tmp_path):
 
 
 def test_run_search_from_config_reports_groundtruth(tmp_path):
-    from experiments.configs.search import get_config
+    from zico_jax.configs.search import get_config
     from zico_jax.search import run_search_from_config
 
     c = get_config()
@@ -328,7 +328,7 @@ def test_run_search_from_config_reports_groundtruth(tmp_path):
 def test_search_on_a_zico_bc_space_under_a_predicted_note10_latency(tmp_path):
     """efficientnet_cls's conv layers are not OFA's Note10 blocks: the per-layer table at one resolution plus
     the fitted predictor gives every candidate a latency, and the found network meets the budget."""
-    from experiments.configs.search import get_config
+    from zico_jax.configs.search import get_config
     from zico_jax.latency import fit_predictor, get_latency_table
     from zico_jax.search import run_search_from_config
     from zico_jax.spaces import get_space
@@ -374,7 +374,7 @@ def load_config_flag(arg):
 
 @pytest.mark.parametrize("preset", sorted(OFFICIAL_SCRIPTS))
 def test_official_imagenet_presets(preset):
-    from experiments.configs.search import get_config
+    from zico_jax.configs.search import get_config
 
     c = load_config_flag(f"{CONFIG_FILE}:{preset}")  # as --config experiments/configs/search.py:<preset>
     assert c.to_dict() == get_config(preset).to_dict()
@@ -394,7 +394,7 @@ def test_official_imagenet_presets(preset):
 
 
 def test_default_preset_unchanged():
-    from experiments.configs.search import get_config
+    from zico_jax.configs.search import get_config
 
     c = load_config_flag(None)
     assert c.to_dict() == get_config().to_dict() == get_config("default").to_dict()
@@ -408,7 +408,7 @@ def test_unknown_preset_is_one_line_naming_the_presets():
     import subprocess
     import sys
 
-    from experiments.configs.search import PRESETS, UnknownPresetError, get_config
+    from zico_jax.configs.search import PRESETS, UnknownPresetError, get_config
 
     with pytest.raises(UnknownPresetError) as err:
         get_config("zico_imagenet_2g")
@@ -468,7 +468,7 @@ def test_zennas_layers_budget_is_the_official_get_num_layers():
 
 def test_official_preset_runs_with_the_params_objective(tmp_path):
     """The preset drives run_search_from_config (params objective: no images needed): official budgets apply."""
-    from experiments.configs.search import get_config
+    from zico_jax.configs.search import get_config
     from zico_jax.search import run_search_from_config
 
     c = get_config("zico_imagenet_450m")
@@ -483,7 +483,7 @@ def test_official_preset_runs_with_the_params_objective(tmp_path):
 
 def test_imagenet_scoring_batches(monkeypatch):
     """dataset imagenet2012: num_batches x batch_size training images at the space's input size from tfds."""
-    from experiments.configs.search import get_config
+    from zico_jax.configs.search import get_config
     from zico_jax import engine, train_data
     from zico_jax.search import from_config
 

@@ -7,7 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from experiments.configs.train import get_config
+from zico_jax.configs.train import get_config
 from zico_jax import train as T
 from zico_jax.nn.layers import TrainBatchNorm
 from zico_jax.spaces import get_space

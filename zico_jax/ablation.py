@@ -1,6 +1,6 @@
 """The ablation experiment: proxies x spaces x datasets (x tasks) x seeds in one run, one table, one heat map.
 
-`run_ablation(config)` (config: `experiments/configs/ablate.py`) plans one correlation run per (cell, seed) and
+`run_ablation(config)` (config: `zico_jax/configs/ablate.py`) plans one correlation run per (cell, seed) and
 runs each with `zico_jax.correlation.run_correlation` into `<output_dir>/<cell name>/seed_<k>` (so every run is
 resumable on its own: a rerun scores only what is missing). Seed k draws both the architecture sample
 (`arch_seed = k`) and the weight init / mini-batch draw (`seed = k`), as the NAS-Bench-Suite-Zero protocol asks
@@ -25,7 +25,7 @@ options (merged over config.space_options), proxies, table and label (needed whe
 and task). Cell names (folders, file names) are the label with ":" replaced by "-".
 
 Example:
-    >>> from experiments.configs.ablate import get_config
+    >>> from zico_jax.configs.ablate import get_config
     >>> config = get_config(); config.cells = ["nats_tss:cifar10", "nasbench101:cifar10"]
     >>> config.output_dir = "runs/ablation"; rows = run_ablation(config)   # then see runs/ablation/ablation.md
 """
@@ -42,12 +42,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 from absl import logging
+from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
-from zico_jax import correlation as C
-from zico_jax.errors import InputError
+from zico_jax import correlation, data
+from zico_jax.configs.correlation import get_config as correlation_defaults
+from zico_jax.errors import InputError, ZicoError
 from zico_jax.results import write_json
+from zico_jax.runtime import run_environment
+from zico_jax.spaces import space_class, space_names
 
-TASK_SPACES = ("transnas101_micro", "transnas101_macro")  # a cell of these names a TransNAS-Bench-101 task
 CELL_KEYS = ("space", "dataset", "task", "space_options", "proxies", "groundtruth", "label")
 STATISTICS = ("kendall_tau", "spearman_rho", "top10_precision")
 CSV_FIELDS = ("cell", "space", "dataset", "task", "proxy", "truth_column", "seeds", "n",
@@ -80,20 +83,17 @@ class Cell:
 def parse_cell(entry) -> Cell:
     """A cell from "space:dataset", "space:task" / "space:dataset:task" (TransNAS-Bench-101) or a dict; a
     ValueError names the bad entry."""
-    import zico_jax.spaces  # noqa: F401  (importing the package registers every space)
-    from zico_jax.spaces.base import space_names
-    from zico_jax.spaces.transnas101_tasks import TASKS
-
     def bad(why):
-        return ValueError(f"ablation cell {entry!r}: {why}; expected 'space:dataset' (e.g. 'nats_tss:cifar10'), "
+        return InputError(f"ablation cell {entry!r}: {why}; expected 'space:dataset' (e.g. 'nats_tss:cifar10'), "
                           "'space:task' or 'space:dataset:task' for transnas101_micro/macro, or a dict with keys "
                           f"{', '.join(CELL_KEYS)}")
 
     if isinstance(entry, str):
         parts = entry.strip().split(":")
-        if parts[0] in TASK_SPACES and len(parts) == 2:
+        has_tasks = parts[0] in space_names() and bool(space_class(parts[0]).benchmark_tasks)
+        if has_tasks and len(parts) == 2:
             fields = dict(space=parts[0], dataset="cifar10", task=parts[1])
-        elif len(parts) == 3 or (len(parts) == 2 and parts[0] not in TASK_SPACES):
+        elif len(parts) == 3 or (len(parts) == 2 and not has_tasks):
             fields = dict(zip(("space", "dataset", "task"), parts))
         else:
             raise bad("wrong number of ':'-separated parts")
@@ -112,13 +112,14 @@ def parse_cell(entry) -> Cell:
     cell = Cell(**fields)
     if cell.space not in space_names():
         raise bad(f"unknown space {cell.space!r} (registered: {', '.join(space_names())})")
-    if cell.dataset not in C.GROUNDTRUTH_COLUMNS or (cell.space not in C.NATS_SPACES and cell.dataset != "cifar10"):
-        allowed = ", ".join(C.GROUNDTRUTH_COLUMNS) if cell.space in C.NATS_SPACES else "cifar10"
-        raise bad(f"dataset {cell.dataset!r} for space {cell.space!r}: expected one of {allowed}")
-    if (cell.space in TASK_SPACES) != bool(cell.task):
-        raise bad(f"a task is required for {', '.join(TASK_SPACES)} and only for them")
-    if cell.task and cell.task not in TASKS:
-        raise bad(f"unknown task {cell.task!r} (expected one of {', '.join(TASKS)})")
+    declared = space_class(cell.space)
+    if cell.dataset not in declared.datasets:
+        raise bad(f"dataset {cell.dataset!r} for space {cell.space!r}: expected one of {', '.join(declared.datasets)}")
+    task_spaces = [name for name in space_names() if space_class(name).benchmark_tasks]
+    if bool(declared.benchmark_tasks) != bool(cell.task):
+        raise bad(f"a task is required for {', '.join(task_spaces)} and only for them")
+    if cell.task and cell.task not in declared.benchmark_tasks:
+        raise bad(f"unknown task {cell.task!r} (expected one of {', '.join(declared.benchmark_tasks)})")
     return cell
 
 
@@ -151,7 +152,6 @@ def protocol_of(config) -> tuple[int, list[int]]:
 
 def plan(config) -> list[tuple[Cell, int, Any]]:
     """Every (cell, seed, correlation config) the ablation runs, in order; runs nothing."""
-    from experiments.configs.correlation import get_config as correlation_defaults
 
     if not config.get("output_dir"):
         raise InputError("config.output_dir is required: the folder for the runs, tables and plots")
@@ -182,7 +182,7 @@ def run_ablation(config) -> list[dict[str, Any]]:
     cells: dict[str, Cell] = {}
     for i, (cell, seed, run) in enumerate(runs):
         logging.info("ablation: %s seed %d (run %d of %d, %d done)", cell.label, seed, i + 1, len(runs), i)
-        summary = C.run_correlation(run)
+        summary = correlation.run_correlation(run)
         summaries.setdefault(cell.name, []).append({**summary, "seed": seed})
         cells[cell.name] = cell
         if len(summaries[cell.name]) == 1:
@@ -199,13 +199,11 @@ def run_ablation(config) -> list[dict[str, Any]]:
 def preflight(runs) -> None:
     """Load every cell's benchmark table and one image of every dataset before any scoring, so that a missing
     file or an unavailable dataset ends the run at once (naming the cell), not after hours of earlier cells."""
-    from zico_jax import data as D
-
     for cell, _, run in {c.name: (c, s, r) for c, s, r in runs}.values():
         try:
-            C.groundtruth_of(run)
-            D.load_images(run.dataset, "train", run.data_source, run.get("data_dir"), limit=1)
-        except (D.DataNotFoundError, ValueError, KeyError) as err:
+            correlation.groundtruth_of(run)
+            data.load_images(run.dataset, "train", run.data_source, run.get("data_dir"), limit=1)
+        except ZicoError as err:
             message = err.args[0] if err.args else err
             raise type(err)(f"ablation cell {cell.label!r}: {message}") from err
 
@@ -264,7 +262,6 @@ def heatmap_matrix(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[s
 
 
 def plot_heatmap(rows: Sequence[Mapping[str, Any]], path) -> None:
-    from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
     proxies, cells, matrix = heatmap_matrix(rows)
     fig = Figure(figsize=(2 + 1.6 * len(cells), 1.2 + 0.45 * len(proxies)), layout="constrained")
@@ -280,7 +277,6 @@ def plot_heatmap(rows: Sequence[Mapping[str, Any]], path) -> None:
 
 
 def _run_record(config, runs) -> dict[str, Any]:
-    from zico_jax.runtime import run_environment
 
     return {"config": config.to_dict(), "runs": [{"cell": c.label, "seed": s, "output_dir": r.output_dir,
                                                   "num_archs": r.num_archs} for c, s, r in runs],

@@ -1,4 +1,4 @@
-"""ZiCo's depth / width bias and what ZiCo-BC's beta does about it (`experiments/bias.py`).
+"""ZiCo's depth / width bias and what ZiCo-BC's beta does about it (`zico bias`, `experiments/bias.py`).
 
 ZiCo sums one log-term per counted layer, so networks with more (cheap) layers score higher whatever their
 accuracy; ZiCo-BC subtracts beta * P(g) with P(g) = sum_l log(H_l W_l / sqrt(C_l)) over the same layers.
@@ -12,7 +12,7 @@ Bias with accuracy held fixed. For a structural descriptor d (depth, width) and 
 and averages, weighted by bin size, the Kendall tau-b between s and d inside each bin (bins where s or d is
 constant are left out). Positive: among networks of about the same accuracy, the proxy prefers larger d.
 
-Descriptors (`DESCRIPTORS`, by space):
+Descriptors (each space declares its own, `Space.descriptors`):
   nats_tss  depth = parametric (conv) layers on the cell's longest input-to-output path (skip and pooling edges
             count 0, `none` is no edge; 0 when the output is not connected). Width is fixed (C) in this space.
   nats_sss  width = mean of the five stage widths. Depth is fixed in this space.
@@ -22,7 +22,7 @@ Descriptors (`DESCRIPTORS`, by space):
             network), and has no beta sweep (which needs accuracy).
 
 Example:
-    >>> from experiments.configs.bias import get_config
+    >>> from zico_jax.configs.bias import get_config
     >>> config = get_config(); config.output_dir = "runs/bias"; config.num_archs = 200
     >>> report = run_bias(config)          # runs/bias/{scores.jsonl, bias.md, bias.csv, beta_sweep.csv, *.png}
 """
@@ -32,38 +32,19 @@ from __future__ import annotations
 import csv
 import logging
 import pathlib
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
+from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
+from zico_jax.correlation import check_resumable, groundtruth_of, run_correlation, score_into, semantics_of
 from zico_jax.errors import InputError
+from zico_jax.from_config import space_from_config
 from zico_jax.metrics import kendall_tau, spearman_rho, top_k_precision
-from zico_jax.results import write_json
-from zico_jax.spaces import get_space
-
-
-def nb201_depth(space, genotype) -> int:
-    """Conv layers on the longest path from the cell's input (node 0) to its output (node 3); 0 if unconnected."""
-    from zico_jax.spaces.nats_tss import EDGES
-
-    weight = {"nor_conv_1x1": 1, "nor_conv_3x3": 1, "skip_connect": 0, "avg_pool_3x3": 0}
-    longest = {0: 0}
-    for node in (1, 2, 3):
-        paths = [longest[src] + weight[op] for (dst, src), op in zip(EDGES, genotype.ops)
-                 if dst == node and op != "none" and src in longest]
-        if paths:
-            longest[node] = max(paths)
-    return longest.get(3, 0)
-
-
-DESCRIPTORS: dict[str, dict[str, Callable[[Any, Any], float]]] = {
-    "nats_tss": {"depth": nb201_depth},
-    "nats_sss": {"width": lambda space, g: float(np.mean(g.channels))},
-    "zennas_imagenet": {"depth": lambda space, g: float(space.num_layers(g)),
-                        "width": lambda space, g: float(np.mean([b.out_channels for b in g.blocks]))},
-}
-# Spaces without an accuracy table: what is held fixed instead (a column of the scores).
-HELD_WITHOUT_ACCURACY = {"zennas_imagenet": "flops"}
+from zico_jax.proxies.registry import parse_proxies
+from zico_jax.results import ResultsLog, read_rows, write_json
+from zico_jax.sharding import is_writer
+from zico_jax.spaces import space_class
 
 
 def penalties(zico: np.ndarray, zico_bc: np.ndarray, beta0: float) -> np.ndarray:
@@ -110,18 +91,18 @@ def run_bias(config) -> dict[str, Any]:
     """Score (resumable scores.jsonl with zico and zico_bc at config.beta: the correlation run where the space has
     a ground truth, else seeded samples), then the bias table and, with accuracy, the beta sweep; writes
     bias.{md,csv,json}, beta_sweep.csv and the plots to config.output_dir."""
-    from zico_jax.correlation import space_options_of
-
-    if config.space not in DESCRIPTORS:
-        raise InputError(f"config.space {config.space!r}: bias descriptors are defined for {', '.join(DESCRIPTORS)}")
+    declared = space_class(config.space)
+    if not declared.descriptors:
+        raise InputError(f"config.space {config.space!r} declares no architecture descriptors (depth, width) for the "
+                         "bias study")
     if not {"zico", "zico_bc"} <= set(config.proxies.split(",")) or not (config.beta or 0) > 0:
         raise InputError("the bias study needs config.proxies to hold zico and zico_bc and config.beta > 0 "
                          f"(got {config.proxies!r}, beta {config.beta!r})")
-    space = get_space(config.space, **space_options_of(config))
+    space = space_from_config(config)
     out = pathlib.Path(config.output_dir)
-    if config.space in HELD_WITHOUT_ACCURACY:
+    if declared.held_without_accuracy:
         rows, accuracy, column = _score_samples(config, space, out), None, None
-        held_name = HELD_WITHOUT_ACCURACY[config.space]
+        held_name = declared.held_without_accuracy
         held = np.array([r[held_name] for r in rows], np.float64)
     else:
         rows, accuracy, column = _score_with_groundtruth(config)
@@ -132,7 +113,7 @@ def run_bias(config) -> dict[str, Any]:
     zico = np.array([r["zico"] for r in rows], np.float64)
     penalty = penalties(zico, np.array([r["zico_bc"] for r in rows], np.float64), float(config.beta))
     descriptors = {name: np.array([fn(space, space.parse(a)) for a in archs], np.float64)
-                   for name, fn in DESCRIPTORS[config.space].items()}
+                   for name, fn in declared.descriptors.items()}
 
     table = []
     for beta in config.betas:
@@ -154,9 +135,6 @@ def run_bias(config) -> dict[str, Any]:
 
 def _score_with_groundtruth(config):
     """(rows, accuracy per row, column) from the correlation run into config.output_dir."""
-    from zico_jax.correlation import groundtruth_of, run_correlation
-    from zico_jax.results import read_rows
-
     summary = run_correlation(config)
     rows = read_rows(pathlib.Path(config.output_dir) / "scores.jsonl")
     truth = groundtruth_of(config)
@@ -167,11 +145,7 @@ def _score_with_groundtruth(config):
 
 def _score_samples(config, space, out: pathlib.Path) -> list[dict[str, Any]]:
     """Scores of the distinct architectures among `num_archs` seeded `space.sample` draws (resumable)."""
-    from zico_jax.correlation import check_resumable, score_into, semantics_of
-    from zico_jax.proxies import registry as R
-    from zico_jax.results import ResultsLog
-
-    proxies = R.parse_proxies(config.proxies)
+    proxies = parse_proxies(config.proxies)
     semantics = semantics_of(config, proxies, space)
     check_resumable(out, semantics)
     rng = np.random.default_rng(config.arch_seed)
@@ -188,8 +162,6 @@ def _score_samples(config, space, out: pathlib.Path) -> list[dict[str, Any]]:
 
 
 def _write(out: pathlib.Path, report, descriptors, zico, penalty, held, config) -> None:
-    from zico_jax.sharding import is_writer
-
     if not is_writer():
         return
     _csv(out / "bias.csv", report["bias"])
@@ -230,28 +202,23 @@ def format_report(report: Mapping[str, Any]) -> str:
 
 
 def _plot(out, descriptors, zico, penalty, held, report, config) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     betas = [b for b in (0.0, float(config.beta)) if b in config.betas] or [0.0]
     for name, d in descriptors.items():
-        fig, axes = plt.subplots(1, len(betas), figsize=(4.5 * len(betas), 3.6), squeeze=False)
+        fig = Figure(figsize=(4.5 * len(betas), 3.6))
+        axes = fig.subplots(1, len(betas), squeeze=False)
         for ax, beta in zip(axes[0], betas):
             points = ax.scatter(d + np.random.default_rng(0).uniform(-0.15, 0.15, len(d)), zico - beta * penalty,
                                 c=held, s=8, cmap="viridis")
             ax.set(xlabel=name, ylabel="ZiCo" if beta == 0 else f"ZiCo-BC (beta {beta:g})")
         fig.colorbar(points, ax=axes[0].tolist(), label=report["held"])
         fig.savefig(out / f"bias_{name}.png", dpi=120)
-        plt.close(fig)
     sweep = report["beta_sweep"]
     if not sweep:
         return
-    fig, ax = plt.subplots(figsize=(5, 3.6))
+    fig = Figure(figsize=(5, 3.6))
+    ax = fig.subplots()
     ax.plot([r["beta"] for r in sweep], [r["kendall_tau"] for r in sweep], "o-", label="Kendall tau")
     ax.plot([r["beta"] for r in sweep], [r["spearman_rho"] for r in sweep], "s-", label="Spearman rho")
     ax.set(xlabel="beta", ylabel="correlation with accuracy")
     ax.legend()
     fig.savefig(out / "beta_sweep.png", dpi=120, bbox_inches="tight")
-    plt.close(fig)

@@ -141,7 +141,7 @@ def cmd_score(args) -> int:
 
 
 def cmd_correlate(args) -> int:
-    from experiments.configs.correlation import get_config
+    from zico_jax.configs.correlation import get_config
     from zico_jax.correlation import format_table, run_correlation
 
     config = get_config()

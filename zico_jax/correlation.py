@@ -1,6 +1,6 @@
 """The correlation experiment: how well do training-free proxies rank architectures by their trained accuracy?
 
-`run_correlation(config)` (config: `experiments/configs/correlation.py`) does, as a pure function of its config:
+`run_correlation(config)` (config: `zico_jax/configs/correlation.py`) does, as a pure function of its config:
   1. chooses `num_archs` architectures: the first `num_archs` of a permutation drawn with
      `np.random.default_rng(arch_seed)` (0 or -1: all), kept in that order, so a larger run extends a smaller one.
      The permutation is of `space.enumerate()` when the ground truth covers the whole space (NAS-Bench-201), else
@@ -25,7 +25,7 @@ cifar100_test; imagenet16_120 -> imagenet16_120_test. Other benchmarks: every co
 val_accuracy, TransNAS-Bench-101's val_metric of the chosen `task`). The scatter plots use the last column.
 
 Example:
-    >>> from experiments.configs.correlation import get_config
+    >>> from zico_jax.configs.correlation import get_config
     >>> config = get_config(); config.num_archs = 100; config.output_dir = "runs/nb201_100"
     >>> print(format_table(run_correlation(config)))
 """
@@ -41,24 +41,18 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 from absl import logging
+from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
-from zico_jax import data as D
 from zico_jax.errors import InputError
+from zico_jax.from_config import engine_from_config, space_from_config, space_options, zico_bc_beta
 from zico_jax.groundtruth import GroundTruth, load_groundtruth
 from zico_jax.metrics import rank_correlations
 from zico_jax.proxies import registry as R
 from zico_jax.results import Progress, ResultsLog, read_rows, write_csv, write_json
+from zico_jax.runtime import run_environment
 from zico_jax.sharding import peak_memory_bytes
-from zico_jax.spaces import get_space
+from zico_jax.spaces import space_class
 
-GROUNDTRUTH_COLUMNS = {
-    "cifar10": ("cifar10valid_valid", "cifar10_test"),
-    "cifar100": ("cifar100_test",),
-    "imagenet16_120": ("imagenet16_120_test",),
-}
-# NAS-Bench-201's networks have a head of the dataset's classes and see its image size.
-NB201_DATASET_OPTIONS = {d: dict(num_classes=D.NUM_CLASSES[d], image_size=D.IMAGE_SIZE[d]) for d in D.DATASETS}
-NATS_SPACES = ("nats_tss", "nats_sss")  # NAS-Bench-201's skeleton and accuracy columns
 FREE_PROXIES = ("params", "flops")  # in every row already: compared at no cost
 # Config fields that change what a score means; resuming with any of them different is an error.
 SEMANTIC_FIELDS = ("space", "space_options", "task", "dataset", "data_source", "proxies", "num_batches", "batch_size",
@@ -73,14 +67,13 @@ def run_correlation(config) -> dict[str, Any]:
     start = time.perf_counter()
     if not config.get("output_dir"):
         raise InputError("config.output_dir is required: the folder for scores.jsonl and the summary")
-    if config.dataset not in GROUNDTRUTH_COLUMNS:
-        raise InputError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
+    check_benchmark_dataset(config)
     if config.x64 and not jax.config.jax_enable_x64:
         raise InputError("config.x64=True needs float64 enabled first: jax.config.update('jax_enable_x64', True)")
     proxies = R.parse_proxies(config.proxies)
-    space = get_space(config.space, **space_options_of(config))
+    space = space_from_config(config)
     groundtruth = groundtruth_of(config)  # before scoring: a missing table should not cost an hour of compute
-    columns = _truth_columns(config, groundtruth)
+    columns = truth_columns(config, groundtruth)
     out = pathlib.Path(config.output_dir)
     semantics = semantics_of(config, proxies, space)
     check_resumable(out, semantics)
@@ -111,14 +104,12 @@ def run_correlation(config) -> dict[str, Any]:
     return summary
 
 
-def space_options_of(config) -> dict[str, Any]:
-    options = config.get("space_options") or {}
-    options = dict(options.to_dict() if hasattr(options, "to_dict") else options)
-    if config.space in NATS_SPACES:  # the dataset fixes the head and the image size unless set explicitly
-        options = {**NB201_DATASET_OPTIONS.get(config.dataset, {}), **options}
-    if config.get("task"):
-        options["task"] = config.task
-    return options
+def check_benchmark_dataset(config) -> None:
+    """The benchmark of config.space has ground truth for config.dataset (an InputError naming both otherwise)."""
+    datasets = space_class(config.space).datasets
+    if config.dataset not in datasets:
+        raise InputError(f"config.dataset {config.dataset!r}: space {config.space!r}'s benchmark has ground truth for "
+                         f"{', '.join(datasets)}")
 
 
 def groundtruth_of(config) -> GroundTruth:
@@ -127,19 +118,16 @@ def groundtruth_of(config) -> GroundTruth:
     return load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"), **options)
 
 
-def _truth_columns(config, groundtruth: GroundTruth) -> tuple[str, ...]:
-    if config.space in NATS_SPACES:
-        return GROUNDTRUTH_COLUMNS[config.dataset]
-    return tuple(groundtruth.columns)
+def truth_columns(config, groundtruth: GroundTruth) -> tuple[str, ...]:
+    """The accuracy columns compared: the space's own for config.dataset, else every column of the table."""
+    return tuple(space_class(config.space).groundtruth_columns.get(config.dataset, groundtruth.columns))
 
 
 def semantics_of(config, proxies: Sequence[str], space=None) -> dict[str, Any]:
     """The fields that define what a score means, as stored in every row and in config.json. `beta` is the one
-    used: config.beta, or where None the space's default (`zico_jax.runtime.zico_bc_beta`)."""
-    from zico_jax.runtime import zico_bc_beta
-
+    used: config.beta, or where None the space's default (`zico_jax.from_config.zico_bc_beta`)."""
     beta = zico_bc_beta(space, config)  # space None (no space at hand): config.beta, else 1
-    return {"space": config.space, "space_options": space_options_of(config), "task": config.get("task"),
+    return {"space": config.space, "space_options": space_options(config), "task": config.get("task"),
             "dataset": config.dataset,
             "data_source": config.data_source, "proxies": list(proxies), "num_batches": int(config.num_batches),
             "batch_size": int(config.batch_size), "beta": beta, "feature_map": config.feature_map,
@@ -185,8 +173,6 @@ def choose_archs(space, num_archs: int, arch_seed: int, groundtruth: GroundTruth
 def score_into(log: ResultsLog, space, todo, config, proxies, semantics, groundtruth: GroundTruth | None) -> None:
     """Score `todo` with the engine the config describes, appending one row per architecture to `log` (with its
     ground-truth index where `groundtruth` has it)."""
-    from zico_jax.runtime import engine_from_config
-
     engine = engine_from_config(space, config, proxies)
     row_semantics = {**semantics, "backend": engine.backend}
     with Progress(total=len(todo), desc=f"scoring {config.space}", log_every=config.get("log_every", 25)) as bar:
@@ -258,7 +244,6 @@ def format_table(summary: Mapping[str, Any]) -> str:
 
 def plot_scatter(rows, groundtruth: GroundTruth, summary: Mapping[str, Any], path) -> None:
     """One panel per proxy: score vs the main accuracy column, tau and rho in the title (PNG, Agg canvas)."""
-    from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
     column, proxies = summary["main_column"], summary["proxies"]
     unique = first_rows(rows)
@@ -307,6 +292,4 @@ def _jsonable(value):
 
 
 def _run_record(config, semantics) -> dict[str, Any]:
-    from zico_jax.runtime import run_environment
-
     return {"config": config.to_dict(), "semantics": semantics, **run_environment()}

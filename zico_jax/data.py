@@ -31,6 +31,7 @@ import importlib.util
 import os
 import pathlib
 
+import jax.image
 import numpy as np
 
 from zico_jax.errors import (
@@ -220,8 +221,6 @@ def resize_batches(xs: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         raise InputError(f"resize_batches: expected images (N, B, H, W, C), got shape {xs.shape}")
     if tuple(xs.shape[2:4]) == tuple(size):
         return xs
-    import jax.image
-
     shape = (*xs.shape[:2], *size, xs.shape[-1])
     return np.asarray(jax.image.resize(xs, shape, method="bilinear"), dtype=xs.dtype)
 

@@ -17,6 +17,7 @@ import os
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
 from zico_jax.errors import InputError
@@ -62,8 +63,6 @@ def to_host(tree):
     """Gather a (possibly multi-host) sharded result to NumPy on every process."""
     if jax.process_count() == 1:
         return jax.device_get(tree)
-    from jax.experimental import multihost_utils
-
     return multihost_utils.process_allgather(tree, tiled=True)
 
 

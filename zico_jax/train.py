@@ -25,7 +25,7 @@ rows every `eval_every_epochs` epochs and at the end, appended as they come), `s
 
 Example:
     >>> from zico_jax.spaces import get_space
-    >>> from experiments.configs.train import get_config
+    >>> from zico_jax.configs.train import get_config
     >>> config = get_config(); config.num_steps, config.batch_size, config.limit_train = 30, 32, 128
     >>> summary = train(get_space("nats_tss", C=8, N=1), "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+"
     ...                 "|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|", config)
@@ -47,10 +47,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import orbax.checkpoint as ocp
 from absl import logging
 
 from zico_jax import data as D
 from zico_jax.errors import InputError
+from zico_jax.from_config import space_from_config
 from zico_jax.results import dumps
 from zico_jax.runtime import run_environment
 from zico_jax.train_data import load_data
@@ -180,7 +182,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
                          "'|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
                          "nor_conv_3x3~2|' for nats_tss")
     g = space.parse(genotype) if isinstance(genotype, str) else genotype
-    image_size = space.input_shape(1)[1] if hasattr(space, "input_shape") else None
+    image_size = space.input_shape(1)[1]
     data = load_data(config, image_size) if data is None else data
     if image_size is not None and tuple(data.image_shape[:2]) != tuple(space.input_shape(1)[1:3]):
         raise InputError(f"{config.dataset} images are {data.image_shape[:2]} but {space!r} expects "
@@ -206,8 +208,6 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
             **{k: config.get(k) for k in RESUME_FIELDS}}
     manager, start, history = None, 0, []  # history: the train rows of metrics.jsonl
     if out is not None:
-        import orbax.checkpoint as ocp
-
         out.mkdir(parents=True, exist_ok=True)
         manager = ocp.CheckpointManager((out / "checkpoints").resolve(), options=ocp.CheckpointManagerOptions(
             max_to_keep=config.get("max_to_keep", 2), enable_async_checkpointing=False, create=True))
@@ -299,14 +299,11 @@ def _duration(seconds: float) -> str:
 
 
 def train_from_config(config) -> dict[str, Any]:
-    """`train` on the space and genotype a config names (experiments/configs/train.py); the summary without the
+    """`train` on the space and genotype a config names (zico_jax/configs/train.py); the summary without the
     final state. A missing optional dependency (tensorflow for TFDS) is reported as a bad setting (ValueError)."""
-    from zico_jax.correlation import space_options_of
-    from zico_jax.spaces import get_space
-
     if not config.get("genotype"):
         raise InputError("config.genotype (--genotype) is required: the found network to train")
-    space = get_space(config.space, **space_options_of(config))
+    space = space_from_config(config)
     try:
         summary = train(space, config.genotype, config, output_dir=config.get("output_dir"))
     except ImportError as err:

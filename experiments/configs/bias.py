@@ -1,24 +1,6 @@
-"""Config of the bias study (`experiments/bias.py`, `zico_jax.bias.run_bias`): the correlation run's fields
-(experiments/configs/correlation.py; proxies zico,zico_bc at `beta`, which must be > 0: the penalty of every
-architecture is recovered from it exactly) plus:
-
-  betas     ZiCo-BC's beta values to evaluate (0 = ZiCo), all from the one scoring run.
-  bins      equal-count accuracy bins within which score and depth / width are correlated.
-  top_k     how many top-scoring architectures the beta sweep describes (mean accuracy, mean depth).
-
-Example:
-    python -m experiments.bias --num_archs 1000 --output_dir runs/bias_nb201
+"""The bias config a user runs by path: `python experiments/bias.py --config=experiments/configs/bias.py:PRESET`
+(`zico bias --config=PRESET` is the same). Its fields, defaults and presets are the library's:
+`zico_jax/configs/bias.py`. Copy this file to start a config of your own.
 """
 
-from experiments.configs import correlation
-
-
-def get_config():
-    config = correlation.get_config()
-    config.proxies = "zico,zico_bc"
-    config.beta = 1.0
-    config.num_archs = 500
-    config.betas = (0.0, 0.25, 0.5, 1.0, 2.0, 4.0)
-    config.bins = 5
-    config.top_k = 10
-    return config
+from zico_jax.configs.bias import PRESETS, get_config  # noqa: F401  (what --config loads)

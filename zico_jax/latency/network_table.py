@@ -11,6 +11,7 @@ import numpy as np
 from zico_jax.data import data_dir as _data_dir
 from zico_jax.errors import InputError, UnknownNameError
 from zico_jax.latency.schema import LatencyTableError, _cell_float, _cell_int, _read_csv
+from zico_jax.spaces.nats_tss import parse_genotype as parse_nb201
 
 NB201_ACCURACY_FILE = pathlib.Path("nb201_accuracy") / "nb201_accuracy.csv"
 
@@ -105,9 +106,7 @@ class NetworkLatencyTable:
 
 def nb201_canonical(arch) -> str:
     """The canonical NB201 string of `arch` (string or genotype), via the nats_tss space's parser."""
-    from zico_jax.spaces import get_space  # spaces import flax: only when NB201 strings are needed
-
-    return str(get_space("nats_tss").parse(str(arch)))
+    return str(parse_nb201(str(arch)))
 
 
 _INDEX_MAPS: dict[tuple, dict[int, str]] = {}

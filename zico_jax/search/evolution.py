@@ -43,6 +43,7 @@ from typing import Any, Optional, Sequence
 import numpy as np
 
 from zico_jax.errors import InputError
+from zico_jax.spaces import Mutable
 
 SMALL_POPULATION = 10  # the official `len(popu_structure_list) <= 10`
 
@@ -138,6 +139,9 @@ class Evolution:
     def __init__(self, space, initial: str, population_size: int = 512, small_population: int = SMALL_POPULATION):
         if population_size < 1:
             raise InputError(f"population_size must be positive, got {population_size}")
+        if not isinstance(space, Mutable):
+            raise InputError(f"space {space.name!r} has no mutate(genotype, rng[, num_mutations]): the evolutionary "
+                             "search needs one (mode 'random' only needs sample)")
         self.space, self.initial = space, str(initial)
         self.population_size, self.small_population = population_size, small_population
 

@@ -8,7 +8,7 @@ per-layer table at `latency_resolution`, its missing layers predicted by a fitte
 for NAS-Bench-201, the ground truth the report compares the found network against; then `run_search`.
 
 Example:
-    >>> from experiments.configs.search import get_config
+    >>> from zico_jax.configs.search import get_config
     >>> config = get_config()
     >>> config.update(iterations=200, population_size=32, proxy="params", output_dir="/tmp/search")
     >>> run_search_from_config(config)["best"]["arch"]
@@ -19,9 +19,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from zico_jax.errors import InputError
+from zico_jax.errors import DataNotFoundError, InputError
+from zico_jax.from_config import engine_from_config, space_from_config
+from zico_jax.groundtruth import load_groundtruth
+from zico_jax.latency import fit_predictor, get_latency_table
+from zico_jax.proxies.registry import parse_proxies
 from zico_jax.search.run import MODES, AnalyticScorer, run_search
-from zico_jax.spaces import get_space
 
 ANALYTIC_OBJECTIVES = ("params", "flops")
 
@@ -29,41 +32,44 @@ ANALYTIC_OBJECTIVES = ("params", "flops")
 def run_search_from_config(config) -> dict[str, Any]:
     """Space, scorer, latency table and ground truth from `config` (experiments/configs/search.py), then
     `run_search`; returns its summary. Bad settings raise ValueError naming the field."""
-    from zico_jax.correlation import GROUNDTRUTH_COLUMNS, space_options_of
-
     if config.mode not in MODES:
         raise InputError(f"config.mode {config.mode!r}: expected one of {', '.join(MODES)}")
-    space = get_space(config.space, **space_options_of(config))
-    table = _latency_table(config)
-    groundtruth = column = None
-    if config.space == "nats_tss":
-        from zico_jax.groundtruth import load_groundtruth
-
-        if config.dataset not in GROUNDTRUTH_COLUMNS:
-            raise InputError(f"config.dataset {config.dataset!r}: expected one of {', '.join(GROUNDTRUTH_COLUMNS)}")
-        groundtruth = load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir"))
-        column = GROUNDTRUTH_COLUMNS[config.dataset][-1]  # the test accuracy of the networks' dataset
+    space = space_from_config(config)
+    table = _latency_table(config, type(space).network_latency_tables)
+    groundtruth, column = _groundtruth(config, type(space))
     return run_search(space, _scorer(space, config), config, latency_table=table, groundtruth=groundtruth,
                       truth_column=column)
+
+
+def _groundtruth(config, declared):
+    """The benchmark table and column the report compares the found network against: where the space declares
+    accuracy columns for config.dataset (NAS-Bench-201's), its test accuracy. config.groundtruth must be readable;
+    the default table is left out of the report when it is not there."""
+    columns = declared.groundtruth_columns.get(config.dataset)
+    if not columns:
+        return None, None
+    try:
+        return load_groundtruth(config.space, config.get("groundtruth"), config.get("data_dir")), columns[-1]
+    except DataNotFoundError:
+        if config.get("groundtruth"):
+            raise
+        logging.info("search: no ground truth for %s at hand; the report gives no accuracy", config.space)
+        return None, None
 
 
 def _scorer(space, config):
     if config.proxy in ANALYTIC_OBJECTIVES:
         return AnalyticScorer(space)
-    from zico_jax.proxies import registry as R
-    from zico_jax.runtime import engine_from_config
-
-    return engine_from_config(space, config, R.parse_proxies(config.proxy))
+    return engine_from_config(space, config, parse_proxies(config.proxy))
 
 
-def _latency_table(config):
-    """The table a latency budget or pareto mode needs (an error if unreadable); for nats_tss the default table
-    also when nothing needs it, so that the report gives the found network's latency (None if unreadable)."""
+def _latency_table(config, report_latency: bool):
+    """The table a latency budget or pareto mode needs (an error if unreadable); for a space the whole-network
+    tables cover, the default table also when nothing needs it, so that the report gives the found network's
+    latency (None if unreadable)."""
     needs_latency = config.mode == "pareto" or config.budgets.latency is not None
-    if not (needs_latency or (config.space == "nats_tss" and config.latency_table)):
+    if not (needs_latency or (report_latency and config.latency_table)):
         return None
-    from zico_jax.latency import get_latency_table
-
     try:
         table = get_latency_table(config.latency_table, data_dir=config.get("data_dir"))
     except Exception as err:
@@ -77,8 +83,6 @@ def _latency_table(config):
             raise InputError(f"config.latency_resolution / latency_predictor: {config.latency_table!r} is a "
                              "whole-network table; they apply to per-layer tables (e.g. note10_lut)")
         return table
-    from zico_jax.latency import fit_predictor
-
     predictor = fit_predictor(table) if predict else None
     if predictor is not None:
         logging.info("latency of layers %s lacks: %s", table.name, predictor.report())

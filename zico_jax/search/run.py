@@ -34,16 +34,20 @@ import pathlib
 import time
 from typing import Any, Iterable, Optional
 
+import numpy as np
 from absl import logging
 
 from zico_jax.errors import InputError
+from zico_jax.from_config import zico_bc_beta
 from zico_jax.results import Progress, ResultsLog, dumps
+from zico_jax.runtime import run_environment
 from zico_jax.search import pareto as P
 from zico_jax.search.budgets import budgets_from_config, latency_of
 from zico_jax.search.checkpoint import SearchCheckpointer, SearchPreempted
 from zico_jax.search.evolution import Evolution, EvolutionState
 from zico_jax.search.random_search import RandomSearch
 from zico_jax.sharding import is_writer
+from zico_jax.spaces import HasInitialGenotype
 
 MODES = ("evolution", "random", "pareto")
 # config fields that define a search's trajectory: resuming with another value is an error
@@ -82,10 +86,8 @@ def make_search(space, mode: str, population_size: int, initial: Optional[str]):
 
 def initial_genotype(space, seed: int) -> str:
     """The space's official initial network (`space.initial_genotype()`), else a random sample drawn with seed."""
-    if hasattr(space, "initial_genotype"):
+    if isinstance(space, HasInitialGenotype):
         return str(space.initial_genotype())
-    import numpy as np
-
     return str(space.sample(np.random.default_rng([seed, 0x1A17])))
 
 
@@ -95,8 +97,6 @@ def _budget_limits(config) -> dict[str, Any]:
 
 
 def _trajectory(config, space) -> dict[str, Any]:
-    from zico_jax.runtime import zico_bc_beta
-
     budgets = _budget_limits(config)
     beta = zico_bc_beta(space, config) if config.proxy == "zico_bc" else None
     return {"space": getattr(space, "name", type(space).__name__), "mode": config.mode, "proxy": config.proxy,
@@ -128,8 +128,6 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     if writer:
         out.mkdir(parents=True, exist_ok=True)
         (out / "search_config.json").write_text(dumps(trajectory, indent=1, default=str) + "\n")
-        from zico_jax.runtime import run_environment
-
         # the whole config and the environment of the latest (re)start; search_config.json is what resuming checks
         run = {"config": config.to_dict() if hasattr(config, "to_dict") else dict(config), **run_environment()}
         (out / "run.json").write_text(dumps(run, indent=1, default=str) + "\n")

@@ -29,7 +29,9 @@ import jax.numpy as jnp  # noqa: E402
 import torch_baselines as tb  # noqa: E402
 import torch_reference as ref  # noqa: E402
 
-from zico_jax.proxies import baselines as B  # noqa: E402
+from zico_jax.engine import Engine  # noqa: E402
+from zico_jax.proxies import baselines, baselines_grad  # noqa: E402
+from zico_jax.proxies import registry as proxy_registry  # noqa: E402
 from zico_jax.proxies.baselines_activation import zen_draws  # noqa: E402
 from zico_jax.spaces import get_space  # noqa: E402
 from zico_jax.spaces.torch_import import load_torch_weights  # noqa: E402
@@ -75,9 +77,9 @@ def _case(k: int):
 
 def _jax_value(name, k, key=None, **kwargs):
     space, g, _, params, _, _, x, y = _case(k)
-    net = B.baseline_network(space, g, jnp.float64)
+    net = baselines.baseline_network(space, g, jnp.float64)
     with jax.disable_jit():
-        return float(B.BASELINES[name](net, params, x, y, key, **kwargs))
+        return float(baselines.BASELINES[name](net, params, x, y, key, **kwargs))
 
 
 @pytest.mark.parametrize("k", range(len(GENOTYPES)))
@@ -95,7 +97,7 @@ def test_matches_torch(x64, name, k):
 def test_zen_matches_torch_on_the_same_draws(x64, k, bn_var):
     space, g, _, params, _, _, x, _ = _case(k)
     key = jax.random.key(100 + k)
-    net = B.baseline_network(space, g, jnp.float64)
+    net = baselines.baseline_network(space, g, jnp.float64)
     with jax.disable_jit():
         gparams, x1, x2 = zen_draws(net, params, x, key)
     tnet = ref.TinyNetwork(str(g), C=4, N=1, num_classes=10).double()
@@ -110,7 +112,7 @@ def test_zen_matches_torch_on_the_same_draws(x64, k, bn_var):
 
 def test_zen_weights_and_inputs_come_from_the_key(x64):
     space, g, _, params, _, _, x, _ = _case(0)
-    net = B.baseline_network(space, g, jnp.float64)
+    net = baselines.baseline_network(space, g, jnp.float64)
     with jax.disable_jit():
         a, b = zen_draws(net, params, x, jax.random.key(1)), zen_draws(net, params, x, jax.random.key(2))
     assert jax.tree.structure(a[0]) == jax.tree.structure(params)
@@ -118,49 +120,47 @@ def test_zen_weights_and_inputs_come_from_the_key(x64):
     kernel = a[0]["stem"]["conv"]["kernel"]
     assert abs(float(jnp.std(kernel)) - 1) < 0.3 and float(jnp.max(jnp.abs(a[0]["head"]["classifier"]["bias"]))) == 0
     with pytest.raises(ValueError, match="PRNG key"):
-        B.zen(net, params, x, None, None)
+        baselines.zen(net, params, x, None, None)
 
 
 def test_every_proxy_traces_under_jit(x64):
     """Abstract evaluation (no compilation): each proxy is a pure JAX function of (params, x, y, key)."""
     space, g, _, params, _, _, x, y = _case(0)
-    net = B.baseline_network(space, g, jnp.float64)
-    for name, fn in B.BASELINES.items():
+    net = baselines.baseline_network(space, g, jnp.float64)
+    for name, fn in baselines.BASELINES.items():
         out = jax.eval_shape(jax.jit(fn, static_argnums=0), net, params, x, y, jax.random.key(0))
         assert out.shape == () and out.dtype == jnp.float64, name
 
 
 def test_score_baseline_is_one_jitted_call(x64):
     space, g, net, params, _, _, x, y = _case(1)
-    got = B.score_baseline("l2_norm", space, g, params, x, y, jax.random.key(0))
+    got = baselines.score_baseline("l2_norm", space, g, params, x, y, jax.random.key(0))
     assert got == pytest.approx(tb.l2_norm(net), rel=REL)
 
 
 def test_unknown_proxy_names_the_registered_ones(x64):
     space, g, _, params, _, _, x, y = _case(0)
     with pytest.raises(KeyError, match="unknown baseline proxy 'zen_score'.*grad_norm.*synflow"):
-        B.score_baseline("zen_score", space, g, params, x, y)
-    assert set(B.BASELINES) == {"grad_norm", "snip", "grasp", "fisher", "jacov", "synflow", "plain", "l2_norm",
-                                "nwot", "zen"}
+        baselines.score_baseline("zen_score", space, g, params, x, y)
+    assert set(baselines.BASELINES) == {"grad_norm", "snip", "grasp", "fisher", "jacov", "synflow", "plain",
+                                        "l2_norm", "nwot", "zen"}
 
 
 def test_spaces_without_relu_or_pre_gap_sites_are_refused(x64):
     space, g, _, params, _, _, x, y = _case(0)
-    net = B.baseline_network(space, g, jnp.float64)
+    net = baselines.baseline_network(space, g, jnp.float64)
     with pytest.raises(ValueError, match="'nats_tss'.*non-module ReLUs are not described"):
-        B.BASELINES["nwot"](dataclasses.replace(net, relu_after=None), params, x, y, None)
+        baselines.BASELINES["nwot"](dataclasses.replace(net, relu_after=None), params, x, y, None)
     with pytest.raises(ValueError, match="'nats_tss'.*pre-GAP feature map is not described"):
-        B.BASELINES["zen"](dataclasses.replace(net, pre_gap=None), params, x, y, jax.random.key(0))
+        baselines.BASELINES["zen"](dataclasses.replace(net, pre_gap=None), params, x, y, jax.random.key(0))
 
 
 def test_registered_by_name_and_scored_by_the_engine(x64):
     """Every baseline is a registered proxy; the engine scores it on the candidate's seeded standalone network
     (the weights ZiCo sees) and first mini-batch, eagerly on CPU, beside ZiCo from the same measurement."""
-    from zico_jax.engine import Engine
-    from zico_jax.proxies import registry as R
-
-    assert set(R.BASELINE_PROXIES) == set(B.BASELINES)
-    assert all(R.get_proxy(n).needs_network and not R.get_proxy(n).needs_grads for n in B.BASELINES)
+    proxies = {n: proxy_registry.get_proxy(n) for n in proxy_registry.proxy_names()}
+    assert {n for n, p in proxies.items() if p.needs_network} == set(baselines.BASELINES)
+    assert all(proxies[n].needs_network and not proxies[n].needs_grads for n in baselines.BASELINES)
     space = _space()
     rng = np.random.default_rng(3)
     xs = jnp.asarray(rng.normal(size=(2, 8, 8, 8, 3)))
@@ -172,19 +172,19 @@ def test_registered_by_name_and_scored_by_the_engine(x64):
     for genotype, result in zip(GENOTYPES[:1], results):
         g = space.parse(genotype)
         params = space.model(g, dtype=jnp.float64).init(engine.candidate_key(g), xs[0, :1])["params"]
-        net = B.baseline_network(space, g, jnp.float64)
+        net = baselines.baseline_network(space, g, jnp.float64)
         for name in names[1:]:
             with jax.disable_jit():  # (that jit gives the same numbers: test_score_baseline_is_one_jitted_call)
-                expected = float(B.BASELINES[name](net, params, xs[0], ys[0], None))
+                expected = float(baselines.BASELINES[name](net, params, xs[0], ys[0], None))
             assert result.scores[name] == pytest.approx(expected, rel=1e-9), (name, genotype)
     assert results[0].scores["snip"] != results[1].scores["snip"]
     assert results[1].scores["zico"] == Engine(space, xs, ys, ("zico",), seed=5).score_one(GENOTYPES[1]).scores["zico"]
     with jax.disable_jit():
-        imported = float(B.snip(B.baseline_network(space, space.parse(GENOTYPES[0]), jnp.float64), _case(0)[3],
-                                xs[0], ys[0]))
+        net = baselines.baseline_network(space, space.parse(GENOTYPES[0]), jnp.float64)
+        imported = float(baselines.snip(net, _case(0)[3], xs[0], ys[0]))
     assert engine.score_one(GENOTYPES[0], params=_case(0)[3]).scores["snip"] == pytest.approx(imported, rel=1e-9)
     with pytest.raises(KeyError, match="proxy 'grasp': the measurement holds no value"):
-        R.get_proxy("grasp").fn(engine.measure(GENOTYPES[0]), R.ProxyOptions())
+        proxy_registry.get_proxy("grasp").fn(engine.measure(GENOTYPES[0]), proxy_registry.ProxyOptions())
 
 
 ALL_CONV = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -194,9 +194,6 @@ def test_synflow_runs_in_float64_inside_a_float32_run():
     """synflow of the all-`nor_conv_3x3` NAS-Bench-201 network (C=16, N=5) overflows float32 (~7e49); a default
     float32 engine run computes it in float64 (as zero-cost-nas' `net.double()`) and agrees with PyTorch in double
     on the same (float32-initialised) weights. Nothing leaks: x64 stays off and the engine's arrays float32."""
-    from zico_jax.engine import Engine
-    from zico_jax.proxies import baselines_grad
-
     space = get_space("nats_tss", image_size=8)  # default C=16, N=5; synflow reads x's shape only
     rng = np.random.default_rng(0)
     xs = rng.normal(size=(2, 2, 8, 8, 3)).astype(np.float32)
@@ -206,7 +203,7 @@ def test_synflow_runs_in_float64_inside_a_float32_run():
     assert not jax.config.jax_enable_x64 and jnp.ones(2).dtype == jnp.float32 and engine.xs.dtype == jnp.float32
 
     g = space.parse(ALL_CONV)
-    net = B.baseline_network(space, g, jnp.float32)
+    net = baselines.baseline_network(space, g, jnp.float32)
     params = net.model.init(engine.candidate_key(g), jnp.zeros((1, 8, 8, 3)))["params"]
     assert jax.tree.leaves(params)[0].dtype == jnp.float32
     tnet = ref.TinyNetwork(str(g), C=16, N=5, num_classes=10).double()
@@ -229,12 +226,12 @@ def test_synflow_is_float64_under_jit_and_does_not_leak():
     """Jitted (the engine's jit baseline mode) and eager give the same float64 value from float32 inputs."""
     space = _space()
     g = space.parse(GENOTYPES[0])
-    net = B.baseline_network(space, g, jnp.float32)
+    net = baselines.baseline_network(space, g, jnp.float32)
     params = net.model.init(jax.random.key(0), jnp.zeros((1, 8, 8, 3)))["params"]
     x = jnp.zeros((2, 8, 8, 3), jnp.float32)
-    jitted = B.jitted_baseline("synflow")(net, params, x, None, None)
+    jitted = baselines.jitted_baseline("synflow")(net, params, x, None, None)
     with jax.disable_jit():
-        eager = B.synflow(net, params, x)
+        eager = baselines.synflow(net, params, x)
     assert jitted.dtype == jnp.float64 and eager.dtype == jnp.float64
     assert float(jitted) == pytest.approx(float(eager), rel=1e-12)
     assert not jax.config.jax_enable_x64 and jnp.ones(2).dtype == jnp.float32

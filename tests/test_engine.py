@@ -1,5 +1,7 @@
 """The engine's backends agree with each other and with the standalone network; compilations do not grow."""
 
+import dataclasses
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -7,8 +9,10 @@ import pytest
 from conftest import count_compilations, tiny_batches
 
 from zico_jax.engine import Engine
+from zico_jax.engine._supernet import batched_program, supernet_terms
 from zico_jax.grads import kernel_leaves
 from zico_jax.proxies import ProxyOptions, feature_shapes, zico, zico_bc
+from zico_jax.sharding import candidate_mesh
 from zico_jax.spaces import get_space
 
 ARCHS = [
@@ -71,7 +75,7 @@ def test_layer_table_matches_the_network(space):
         table = {layer.path: (*layer.out_hw, layer.out_channels) for layer in space.layers(g)}
         assert shapes == table
         kernels = kernel_leaves(variables["params"])
-        assert {p: k.size for p, k in kernels.items()} == {l.path: l.weight_count for l in space.layers(g)}
+        assert {p: k.size for p, k in kernels.items()} == {layer.path: layer.weight_count for layer in space.layers(g)}
 
 
 def test_supernet_compiles_once_for_many_architectures(space):
@@ -123,17 +127,12 @@ def test_engine_input_errors(space):
 def test_stage_scan_keeps_program_size_and_numbers(x64):
     """The supernet runs a stage's N cells as one lax.scan: the program holds the same convolutions whatever N,
     and its per-layer terms equal those of the cells written out one after another."""
-    import dataclasses
-
-    from zico_jax.engine import _batched_program, _supernet_terms
-    from zico_jax.sharding import candidate_mesh
-
     xs, ys = (jnp.asarray(a) for a in tiny_batches(dtype=np.float64))
     convs = []
     for n in (1, 2):
         space = get_space("nats_tss", C=4, N=n, image_size=8)
-        program = _batched_program(space.model(None, dtype=jnp.float64), (8, 8, 3), jnp.float64, False,
-                                   candidate_mesh(), "map", space.loss)
+        program = batched_program(space.model(None, dtype=jnp.float64), (8, 8, 3), jnp.float64, False,
+                                  candidate_mesh(), "map", space.loss)
         text = program.lower(np.zeros(1, np.uint32), np.zeros((1, 6), np.int32), np.uint32(0), xs, ys).as_text()
         convs.append(text.count("stablehlo.convolution"))
     assert convs[0] == convs[1] > 0, convs
@@ -144,8 +143,8 @@ def test_stage_scan_keeps_program_size_and_numbers(x64):
     params, code = engine.initial_params(g), jnp.asarray(space.encode(g))
     scanned = space.model(None, dtype=jnp.float64)
     unrolled = dataclasses.replace(scanned, scan_cells=False)
-    a = _supernet_terms(scanned, "unroll", False, space.loss)(params, code, xs, ys)[0]
-    b = _supernet_terms(unrolled, "unroll", False, space.loss)(params, code, xs, ys)[0]
+    a = supernet_terms(scanned, "unroll", False, space.loss)(params, code, xs, ys)[0]
+    b = supernet_terms(unrolled, "unroll", False, space.loss)(params, code, xs, ys)[0]
     assert set(a) == set(b) and len(a) > 10
     for path in a:
         np.testing.assert_allclose(a[path], b[path], rtol=1e-10, err_msg=path)

@@ -17,9 +17,9 @@ import pytest
 from conftest import tiny_batches
 
 import zico_jax
-from zico_jax import grads as G
 from zico_jax.engine import Engine
-from zico_jax.nn import layers as L
+from zico_jax.grads import bn_statistics, kernel_leaves, per_sample_grads
+from zico_jax.nn.layers import TrainBatchNorm
 from zico_jax.nn.losses import cross_entropy
 from zico_jax.proxies.zico import zico
 
@@ -45,8 +45,8 @@ def _reference_grads(model, params, xs, ys):
     for n in range(xs.shape[0]):
         inputs = {}
 
-        def record(next_fun, args, kwargs, context):
-            if isinstance(context.module, L.TrainBatchNorm) and context.method_name == "__call__":
+        def record(next_fun, args, kwargs, context, inputs=inputs):
+            if isinstance(context.module, TrainBatchNorm) and context.method_name == "__call__":
                 inputs["/".join(context.module.scope.path)] = np.asarray(args[0])
             return next_fun(*args, **kwargs)
 
@@ -54,20 +54,20 @@ def _reference_grads(model, params, xs, ys):
             model.apply({"params": params}, xs[n])
         stats = {p: (v.mean(axis=(0, 1, 2)), v.var(axis=(0, 1, 2))) for p, v in inputs.items()}
 
-        def fixed(next_fun, args, kwargs, context):
+        def fixed(next_fun, args, kwargs, context, stats=stats):
             mod = context.module
-            if isinstance(mod, L.TrainBatchNorm) and context.method_name == "__call__":
+            if isinstance(mod, TrainBatchNorm) and context.method_name == "__call__":
                 mean, var = stats["/".join(mod.scope.path)]
                 scale, bias = mod.variables["params"]["scale"], mod.variables["params"]["bias"]
                 return (args[0] - mean) / np.sqrt(var + mod.eps) * scale + bias
             return next_fun(*args, **kwargs)
 
         for i in range(xs.shape[1]):
-            def sample_loss(p):
+            def sample_loss(p, n=n, i=i, fixed=fixed):
                 with nn.intercept_methods(fixed):
                     return cross_entropy(model.apply({"params": p}, xs[n, i:i + 1]), ys[n, i:i + 1])
 
-            rows.append({k: np.asarray(v).ravel() for k, v in G.kernel_leaves(jax.grad(sample_loss)(params)).items()})
+            rows.append({k: np.asarray(v).ravel() for k, v in kernel_leaves(jax.grad(sample_loss)(params)).items()})
     return {k: np.stack([r[k] for r in rows]) for k in rows[0]}
 
 
@@ -85,7 +85,7 @@ def _numpy_zico(grads):
 def test_per_sample_zico_matches_looped_reference(x64, k):
     _, _, model, params, xs, ys = _setup(k)
     ref = _reference_grads(model, params, xs, ys)
-    got = jax.jit(lambda p: G.kernel_leaves(G.per_sample_grads(model.apply, p, xs, ys)))(params)
+    got = jax.jit(lambda p: kernel_leaves(per_sample_grads(model.apply, p, xs, ys)))(params)
     assert set(got) == set(ref)
     for path, g in got.items():
         assert g.shape[0] == 8
@@ -118,5 +118,5 @@ def test_option_errors(x64):
     with pytest.raises(ValueError, match="cumulative"):
         zico(model, {"params": params}, xs, ys, gradients="per_sample", cumulative=True)
     with pytest.raises(NotImplementedError, match="BatchNorm"):
-        G.bn_statistics(nn.BatchNorm(use_running_average=False).apply,
+        bn_statistics(nn.BatchNorm(use_running_average=False).apply,
                         nn.BatchNorm(use_running_average=False).init(jax.random.key(0), xs[0]), xs[0])

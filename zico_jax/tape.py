@@ -1,4 +1,4 @@
-"""Per-batch gradients of a network run as a tape of compiled blocks (the engine's CPU backend).
+"""Per-batch gradients of a network run as a tape of compiled blocks (the engine's CPU backend, `engine._tape`).
 
 Why: XLA:CPU runs convolutions inside `cond`/`switch` bodies as slow generic thunks, so a control-flow supernet
 is ~10x slower than a network compiled for one genotype, and compiling per genotype costs seconds each
@@ -44,7 +44,7 @@ def _per_batch(module: nn.Module, params, xs):
     """Apply `module` to each mini-batch; params carry a leading mini-batch axis."""
     n = xs[0].shape[0]
     return jnp.stack(
-        [module.apply({"params": jax.tree.map(lambda a: a[i], params)}, *(x[i] for x in xs)) for i in range(n)]
+        [module.apply({"params": jax.tree.map(lambda a, i=i: a[i], params)}, *(x[i] for x in xs)) for i in range(n)]
     )
 
 
@@ -57,10 +57,10 @@ def _per_sample(module: nn.Module, params, xs):
     (mini-batch, sample) axes (a copy per sample: its cotangent is that sample's gradient)."""
     outs = []
     for n in range(xs[0].shape[0]):
-        p_n = jax.tree.map(lambda a: a[n], params)
+        p_n = jax.tree.map(lambda a, n=n: a[n], params)
         stats = bn_statistics(module.apply, {"params": jax.tree.map(lambda a: a[0], p_n)}, *(x[n] for x in xs))
 
-        def one(p, *x_i):
+        def one(p, *x_i, stats=stats):
             return module.apply({"params": p, "batch_stats": stats}, *(a[None] for a in x_i))[0]
 
         outs.append(jax.vmap(one)(p_n, *(x[n] for x in xs)))
@@ -144,7 +144,8 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross
     (`gradients="per_sample"`: (N, B, *shape), one per sample, see the module docstring).
 
     `xs`: (N, B, H, W, C) inputs, `ys`: (N, B, ...) targets of `loss(outputs, targets)` (default: integer labels
-    and softmax cross-entropy). The last node must be the head (a module mapping features to outputs). Parameters of nodes that cannot reach the loss get no entry.
+    and softmax cross-entropy). The last node must be the head (a module mapping features to outputs). Parameters
+    of nodes that cannot reach the loss get no entry.
     """
     if gradients not in ("per_batch", "per_sample"):
         raise InputError(f"tape_grads: gradients={gradients!r}; expected 'per_batch' or 'per_sample'")
@@ -166,7 +167,8 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross
             values[k + 1], pullbacks[k] = _module_forward(node.fn, per_sample)(_subtree(params, node.path), *inputs)
 
     head = nodes[-1]
-    losses, dparams, dfeats = _loss_head(head.fn, loss, per_sample)(_subtree(params, head.path), values[head.inputs[0]], ys)
+    head_fn = _loss_head(head.fn, loss, per_sample)
+    losses, dparams, dfeats = head_fn(_subtree(params, head.path), values[head.inputs[0]], ys)
     values = None  # the pullbacks hold what the backward needs
     grads = {head.path: dparams}
     cotangents: dict[int, Any] = {head.inputs[0]: dfeats}

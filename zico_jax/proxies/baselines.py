@@ -45,6 +45,7 @@ from zico_jax.proxies.baselines_activation import jacov, nwot, zen
 from zico_jax.proxies.baselines_grad import fisher, grad_norm, grasp, l2_norm, plain, snip, synflow
 from zico_jax.proxies.baselines_network import BaselineNetwork, baseline_network
 
+# The baseline proxies, by name: the one list of them (`zico_jax.proxies.registry` registers each name as a proxy).
 BASELINES: dict[str, Callable] = {
     "grad_norm": grad_norm,
     "snip": snip,

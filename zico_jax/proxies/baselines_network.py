@@ -13,12 +13,13 @@ mechanism, `flax.linen.intercept_methods` wrapped around `model.apply` (`Baselin
   * `ReLUConvBN`: its input is the input of its ReLU: the ReLU's binary code is `input > 0` (NASWOT).
 
 Scope. The interception sees modules, not functions: a bare `nn.relu` or global pooling inside a space's own
-module is invisible to it. Each space therefore states, in `SPACE_SITES`, the module paths whose OUTPUT enters
-such a ReLU (`relu_after`) and the module whose output, after ReLU, is the pre-GAP feature map (`pre_gap`).
-NAS-Bench-201 (`nats_tss`) is described: its ReLUs are exactly the ReLUConvBN ones and `head/lastact` (BN, ReLU,
-then GAP). For a space without an entry, every proxy that reads only logits, gradients, Conv/Dense outputs or
-BN statistics works (grad_norm, snip, grasp, fisher, jacov, synflow, plain, l2_norm); nwot and zen raise a
-ValueError naming the space until its sites are added.
+module is invisible to it. Each space therefore declares these sites in its class attribute `activation_sites`
+(`zico_jax.spaces.base.Space`): the module paths whose OUTPUT enters such a ReLU (`relu_after`) and the module
+whose output, after ReLU, is the pre-GAP feature map (`pre_gap`). NAS-Bench-201 (`nats_tss`) declares them: its
+ReLUs are exactly the ReLUConvBN ones and `head/lastact` (BN, ReLU, then GAP). For a space that declares none,
+every proxy that reads only logits, gradients, Conv/Dense outputs or BN statistics works (grad_norm, snip,
+grasp, fisher, jacov, synflow, plain, l2_norm); nwot and zen raise a ValueError naming the space until its
+sites are declared.
 
 Example:
     >>> space = get_space("nats_tss", C=4, N=1, image_size=8)
@@ -32,22 +33,16 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Mapping, Optional
+from typing import Callable, Mapping, Optional
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zico_jax import grads as G
 from zico_jax.errors import InputError
-from zico_jax.nn import layers as L
+from zico_jax.grads import kernel_leaves
+from zico_jax.nn.layers import ReLUConvBN, TorchConv, TorchDense, TrainBatchNorm
 from zico_jax.nn.losses import cross_entropy
-
-# Per space: module paths whose output goes through a ReLU that is not a module (NASWOT codes), and the module
-# whose output, after a ReLU, is the feature map before global average pooling (Zen-score's forward_pre_GAP).
-SPACE_SITES: dict[str, dict[str, Any]] = {
-    "nats_tss": {"relu_after": ("head/lastact",), "pre_gap": "head/lastact"},
-}
 
 
 @dataclasses.dataclass
@@ -78,9 +73,10 @@ class BaselineNetwork:
 
     Attributes:
       model: the Flax module (`space.model(genotype, dtype)`), built from `zico_jax.nn.layers` modules.
-      space_name: the registered space name (for error messages and `SPACE_SITES`).
+      space_name: the registered space name (for error messages).
       input_shape: shape of one input batch of the space, (B, H, W, C) with B = 1.
-      relu_after: module paths whose output enters a non-module ReLU; None if the space does not say (nwot raises).
+      relu_after: module paths whose output enters a non-module ReLU (the space's `activation_sites`); None if
+        the space does not say (nwot raises).
       pre_gap: module path whose output, after ReLU, is the pre-GAP feature map; None if unknown (zen raises).
       loss: `loss(logits, y)`, mean over the batch (cross-entropy with integer labels by default).
     """
@@ -118,15 +114,15 @@ class BaselineNetwork:
             if context.method_name != "__call__":
                 return next_fun(*args, **kwargs)
             path = "/".join(mod.scope.path)
-            if isinstance(mod, L.TrainBatchNorm):
+            if isinstance(mod, TrainBatchNorm):
                 out = args[0] if no_bn else next_fun(*args, **kwargs)
                 rec.bn_inputs[path], rec.bn_outputs[path] = args[0], out
                 return out
-            if isinstance(mod, L.ReLUConvBN):
+            if isinstance(mod, ReLUConvBN):
                 rec.relu_inputs[path] = args[0]
                 return next_fun(*args, **kwargs)
             out = next_fun(*args, **kwargs)
-            if isinstance(mod, (L.TorchConv, L.TorchDense)):
+            if isinstance(mod, (TorchConv, TorchDense)):
                 rec.conv_outputs[path] = out
                 if path in taps:
                     out = out + taps[path]
@@ -143,7 +139,7 @@ class BaselineNetwork:
     # -- what the proxies read
     def kernels(self, tree) -> dict[str, jax.Array]:
         """{layer path: leaf} of the Conv/Dense weights (leaves named `kernel`) of a params-shaped tree."""
-        return G.kernel_leaves(tree)
+        return kernel_leaves(tree)
 
     def conv_output_shapes(self, params, x) -> dict[str, jax.ShapeDtypeStruct]:
         """Shapes of every Conv/Dense output for input `x` (abstract pass, no FLOPs): the `taps` to pass."""
@@ -153,8 +149,8 @@ class BaselineNetwork:
         """The input of every ReLU of the network (train-mode BN): ReLUConvBN inputs and the `relu_after` outputs."""
         if self.relu_after is None:
             raise InputError(
-                f"space {self.space_name!r}: its non-module ReLUs are not described; add them to "
-                f"zico_jax.proxies.baselines_network.SPACE_SITES (described: {', '.join(SPACE_SITES)})"
+                f"space {self.space_name!r}: its non-module ReLUs are not described; declare them as "
+                f"activation_sites['relu_after'] on the space class"
             )
         _, rec = self.run(params, x)
         missing = [p for p in self.relu_after if p not in rec.bn_outputs and p not in rec.conv_outputs]
@@ -167,8 +163,8 @@ class BaselineNetwork:
         """(feature map before global average pooling, Record): Zen-score's `forward_pre_GAP`."""
         if self.pre_gap is None:
             raise InputError(
-                f"space {self.space_name!r}: its pre-GAP feature map is not described; add 'pre_gap' to "
-                f"zico_jax.proxies.baselines_network.SPACE_SITES (described: {', '.join(SPACE_SITES)})"
+                f"space {self.space_name!r}: its pre-GAP feature map is not described; declare it as "
+                f"activation_sites['pre_gap'] on the space class"
             )
         _, rec = self.run(params, x, no_bn=no_bn)
         outs = {**rec.conv_outputs, **rec.bn_outputs}
@@ -178,17 +174,19 @@ class BaselineNetwork:
 
 
 def baseline_network(space, genotype, dtype=jnp.float32, loss: Callable = cross_entropy) -> BaselineNetwork:
-    """The `BaselineNetwork` of `genotype`'s standalone network in a registered `space` (`space.model(genotype)`)."""
+    """The `BaselineNetwork` of `genotype`'s standalone network in a registered `space` (`space.model(genotype)`),
+    with the activation sites the space declares (`space.activation_sites`)."""
     name = getattr(space, "name", "") or type(space).__name__
-    sites = SPACE_SITES.get(name, {})
+    sites = space.activation_sites
+    relu_after = sites.get("relu_after")
     return BaselineNetwork(
         model=space.model(genotype, dtype=dtype),
         space_name=name,
         input_shape=tuple(space.input_shape(1)),
-        relu_after=sites.get("relu_after"),
+        relu_after=None if relu_after is None else tuple(relu_after),  # hashable: the network is a static argument
         pre_gap=sites.get("pre_gap"),
         loss=loss,
     )
 
 
-__all__ = ["BaselineNetwork", "Record", "SPACE_SITES", "baseline_network"]
+__all__ = ["BaselineNetwork", "Record", "baseline_network"]

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from typing import Callable, Mapping, Optional
+from typing import Callable, Mapping
 
 from zico_jax.errors import InputError, UnknownNameError
-from zico_jax.proxies.zico import bias_penalty
+from zico_jax.proxies.baselines import BASELINES
+from zico_jax.proxies.zico import bias_penalty, zico_bc_from_terms
 from zico_jax.spaces.base import LayerInfo
 
 FEATURE_MAPS = ("output", "input")
@@ -128,17 +129,10 @@ def _zico(m: Measurement, options: ProxyOptions) -> float:
 
 @register_proxy("zico_bc")
 def _zico_bc(m: Measurement, options: ProxyOptions) -> float:
-    """ZiCo-BC: sum over counted layers of log S_l - beta * log(H_l W_l / sqrt(C_l)).
-
-    Summed with the built-in `sum`, as `_zico`: Python 3.12's `sum` of floats is compensated (Neumaier), unlike
-    a `+=` loop, so only the same summation keeps beta = 0 bitwise equal to ZiCo on every Python."""
-    adjusted = []
-    for path, term in counted_terms(m, options).items():
-        layer: Optional[LayerInfo] = m.layers.get(path)
-        if layer is None:
-            raise UnknownNameError(f"zico_bc: layer {path!r} has a gradient but is not in the space's layer table")
-        adjusted.append(term - options.beta * bias_penalty(feature_map_size(layer, options.feature_map)))
-    return float(sum(adjusted))
+    """ZiCo-BC: sum over counted layers of log S_l - beta * log(H_l W_l / sqrt(C_l)) (`zico_bc_from_terms`, on the
+    measurement's host floats; each layer's H, W, C from the space's layer table, `feature_map_size`)."""
+    shapes = {path: feature_map_size(layer, options.feature_map) for path, layer in m.layers.items()}
+    return float(zico_bc_from_terms(counted_terms(m, options), shapes, options.beta))
 
 
 @register_proxy("params", needs_grads=False)
@@ -153,18 +147,18 @@ def _flops(m: Measurement, options: ProxyOptions) -> float:
     return float(m.flops)
 
 
-# The baseline proxies of `zico_jax.proxies.baselines` (their definitions and semantics are there). They are
-# registered here, by name, so that configs and flags select them like any other proxy; the engine computes
-# `Measurement.baselines` for those requested.
-BASELINE_PROXIES = ("grad_norm", "snip", "grasp", "fisher", "jacov", "synflow", "plain", "l2_norm", "nwot", "zen")
-
-
+# The baseline proxies of `zico_jax.proxies.baselines` (their definitions and semantics are there, and its
+# `BASELINES` table is the list of them). They are registered here, by name, so that configs and flags select
+# them like any other proxy; the engine computes `Measurement.baselines` for those requested.
 def _baseline(name: str, m: Measurement, options: ProxyOptions) -> float:
     if name not in m.baselines:
-        raise UnknownNameError(f"proxy {name!r}: the measurement holds no value for it (the engine computes baselines only "
-                       f"for the proxies it was asked for; it has {sorted(m.baselines)})")
+        raise UnknownNameError(f"proxy {name!r}: the measurement holds no value for it (the engine computes baselines "
+                               f"only for the proxies it was asked for; it has {sorted(m.baselines)})")
     return float(m.baselines[name])
 
 
-for _name in BASELINE_PROXIES:
+for _name in BASELINES:
     register_proxy(_name, needs_network=True)(functools.partial(_baseline, _name))
+
+__all__ = ["FEATURE_MAPS", "Measurement", "Proxy", "ProxyOptions", "bias_penalty", "counted_terms",
+           "feature_map_size", "get_proxy", "parse_proxies", "proxy_names", "register_proxy"]

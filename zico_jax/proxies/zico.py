@@ -42,8 +42,15 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
-from zico_jax import grads as G
 from zico_jax.errors import InputError, UnknownNameError
+from zico_jax.grads import (
+    GRADIENTS,
+    classification_loss,
+    cross_entropy,
+    kernel_leaves,
+    per_batch_grads,
+    per_sample_grads,
+)
 
 
 class LayerTerms(NamedTuple):
@@ -90,14 +97,28 @@ def bias_penalty(hwc: tuple[int, int, int]) -> float:
     return math.log(h * w / math.sqrt(c))
 
 
-def zico_bc_from_terms(terms: LayerTerms, shapes: Mapping[str, tuple[int, int, int]], beta: float = 1.0):
-    """ZiCo-BC from per-layer terms and each counted layer's (H, W, C)."""
-    total = jnp.zeros(())
-    for path, term in terms.terms.items():
+def zico_bc_from_terms(terms: LayerTerms | Mapping[str, float], shapes: Mapping[str, tuple[int, int, int]],
+                       beta: float = 1.0):
+    """ZiCo-BC = sum over counted layers of  log S_l - beta * log(H_l W_l / sqrt(C_l)),  from per-layer terms and
+    each layer's feature map `shapes[path]` = (H, W, C). The one implementation: the `zico_bc` proxy of the
+    registry and `zico_bc` below both call it.
+
+    `terms`: a `LayerTerms` of arrays (a layer not counted adds an exact 0, so this traces under `jit`; the sum is
+    in the arrays' dtype), or {path: log S_l} of the counted layers only, e.g. an engine `Measurement`'s host
+    floats (a Python sum, in float64). Summed with the built-in `sum`, as ZiCo is (`zico_statistic`, the registry's
+    `zico`): Python 3.12's `sum` of floats is compensated (Neumaier), unlike a `+=` loop, so only the same
+    summation keeps beta = 0 bitwise equal to ZiCo on every Python."""
+    if isinstance(terms, LayerTerms):
+        values, counted, start = terms.terms, terms.counted, jnp.zeros(())
+    else:
+        values, counted, start = terms, None, 0.0
+    adjusted = []
+    for path, term in values.items():
         if path not in shapes:
             raise UnknownNameError(f"ZiCo-BC: no feature-map size for layer {path!r}; known: {sorted(shapes)[:5]}...")
-        total = total + jnp.where(terms.counted[path], term - beta * bias_penalty(shapes[path]), 0.0)
-    return total
+        value = term - beta * bias_penalty(shapes[path])
+        adjusted.append(value if counted is None else jnp.where(counted[path], value, 0.0))
+    return sum(adjusted, start)
 
 
 def feature_shapes(model, variables, x) -> dict[str, tuple[int, int, int]]:
@@ -106,7 +127,7 @@ def feature_shapes(model, variables, x) -> dict[str, tuple[int, int, int]]:
     Convolution outputs (B, H, W, C) give (H, W, C); dense outputs (B, C) give (1, 1, C). No FLOPs are spent
     (`jax.eval_shape`). Spaces provide the same table analytically (`Space.layers`), with input sizes too.
     """
-    layers = G.kernel_leaves(variables["params"])
+    layers = kernel_leaves(variables["params"])
 
     def capture(v, x):
         keep = lambda mdl, _: "/".join(mdl.scope.path) in layers  # noqa: E731
@@ -150,7 +171,7 @@ def _without(terms: LayerTerms, paths) -> LayerTerms:
                       {p: c for p, c in terms.counted.items() if p not in paths})
 
 
-def zico(model, variables, xs, ys, *, loss: Callable = G.cross_entropy, method: str = "vmap", cumulative=False,
+def zico(model, variables, xs, ys, *, loss: Callable = cross_entropy, method: str = "vmap", cumulative=False,
          gradients: str = "per_batch", count_transposed_conv: bool = False):
     """ZiCo of a flax `model` at `variables` on mini-batches xs (N, B, ...), ys (N, B): one jitted call.
 
@@ -166,7 +187,7 @@ def zico(model, variables, xs, ys, *, loss: Callable = G.cross_entropy, method: 
 
 
 def zico_bc(
-    model, variables, xs, ys, *, beta: float = 1.0, shapes=None, loss: Callable = G.cross_entropy,
+    model, variables, xs, ys, *, beta: float = 1.0, shapes=None, loss: Callable = cross_entropy,
     method: str = "vmap", cumulative=False, gradients: str = "per_batch", count_transposed_conv: bool = False,
 ):
     """ZiCo-BC of a flax `model`; layer sizes are read from the model unless `shapes` {path: (H, W, C)} is given.
@@ -179,8 +200,8 @@ def zico_bc(
 
 
 def _measure(model, variables, xs, ys, loss, method, cumulative, gradients="per_batch") -> tuple[jax.Array, LayerTerms]:
-    if gradients not in G.GRADIENTS:
-        raise InputError(f"ZiCo: gradients={gradients!r}; expected one of {', '.join(G.GRADIENTS)}")
+    if gradients not in GRADIENTS:
+        raise InputError(f"ZiCo: gradients={gradients!r}; expected one of {', '.join(GRADIENTS)}")
     if gradients == "per_sample" and cumulative:
         raise InputError("ZiCo: cumulative=True (running sums over mini-batches) has no per-sample counterpart")
     other = {k: v for k, v in variables.items() if k != "params"}
@@ -188,12 +209,12 @@ def _measure(model, variables, xs, ys, loss, method, cumulative, gradients="per_
     @jax.jit
     def run(params, other, xs, ys):
         if gradients == "per_sample":
-            grads = G.per_sample_grads(model.apply, params, xs, ys, loss, other,
+            grads = per_sample_grads(model.apply, params, xs, ys, loss, other,
                                        method="unroll" if method == "vmap" else method)
         else:
-            loss_fn = G.classification_loss(model.apply, other, loss)
-            grads = G.per_batch_grads(loss_fn, params, xs, ys, method)
-        terms = zico_layer_terms(G.kernel_leaves(grads), cumulative)
+            loss_fn = classification_loss(model.apply, other, loss)
+            grads = per_batch_grads(loss_fn, params, xs, ys, method)
+        terms = zico_layer_terms(kernel_leaves(grads), cumulative)
         return sum(terms.terms.values(), jnp.zeros(())), terms
 
     return run(variables["params"], other, xs, ys)

@@ -66,7 +66,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from zico_jax.errors import InputError
+from zico_jax.errors import DataNotFoundError, InputError
 from zico_jax.nn.losses import cross_entropy
 from zico_jax.spaces.base import LayerInfo
 
@@ -418,8 +418,6 @@ def taskonomy_files(root: str | os.PathLike, task: str, buildings=None) -> list[
     TransNAS split file (`{"filename_list": [...]}` of '<building>/...' entries); default every building.
     Raises DataNotFoundError when the folder or the files are missing.
     """
-    from zico_jax.data import DataNotFoundError
-
     get_task(task)
     domain, ext = {"class_object": ("class_object", "npy"), "class_scene": ("class_scene", "npy"),
                    "room_layout": ("room_layout", "npy"), "normal": ("normal", "png"),

@@ -128,10 +128,10 @@ def test_suite_zero_protocol_is_1000_archs_times_10_seeds(tmp_path):
     assert not any(tmp_path.iterdir())
 
 
-def test_entry_point_bad_cell_is_one_line_and_status_1(tmp_path):
+def test_entry_point_bad_cell_is_one_line_and_status_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.ablate", "--cells=nats_tss:cifar10,nope:cifar10", "--seeds=0,1",
+        [sys.executable, "experiments/ablate.py", "--cells=nats_tss:cifar10,nope:cifar10", "--seeds=0,1",
          f"--output_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("ablate: error:")]
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("zico ablate: error:")]
     assert len(errors) == 1 and "'nope:cifar10'" in errors[0] and "Traceback" not in result.stderr

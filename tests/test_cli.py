@@ -39,7 +39,7 @@ def test_score_json_with_imported_weights_and_inputs(golden_dir, capsys, x64):
 def test_bad_input_is_one_line(argv, message, capsys):
     assert run(argv) == cli.EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("zico: error:") and message in err, err
+    assert len(err.splitlines()) == 1 and err.startswith("zico score: error:") and message in err, err
 
 
 def test_mismatched_weights(golden_dir, capsys):

@@ -171,10 +171,10 @@ def test_summarize_drops_missing_and_non_finite():
     assert "| absent | cifar10_test | 0 | n/a |" in C.format_table(summary)
 
 
-def test_entry_point_missing_data_is_one_line_and_status_1(tmp_path):
+def test_entry_point_missing_data_is_one_line_and_status_2(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "experiments.correlation", f"--output_dir={tmp_path}", "--data_dir=/nonexistent/data"],
+        [sys.executable, "experiments/correlation.py", f"--output_dir={tmp_path}", "--data_dir=/nonexistent/data"],
         cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode == 1
-    errors = [line for line in result.stderr.splitlines() if line.startswith("correlation: error:")]
+    assert result.returncode == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("zico correlate: error:")]
     assert len(errors) == 1 and "/nonexistent/data" in errors[0] and "Traceback" not in result.stderr

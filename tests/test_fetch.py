@@ -99,7 +99,7 @@ def test_manual_download_names_the_url_and_the_place(tmp_path, monkeypatch, caps
     assert len(message.splitlines()) == 1 and url in message and str(cache) in message and "tiny.bin" in message
     assert cli.main(["data", "fetch", "tiny", "--cache-dir", str(cache)]) == cli.EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("zico: error:") and url in err
+    assert len(err.splitlines()) == 1 and err.startswith("zico data: error:") and url in err
     # once the user put the file there, fetch finds it and says how to extract and use it (unverified)
     cache.mkdir()
     (cache / "tiny.bin").write_bytes(PAYLOAD)
@@ -128,7 +128,7 @@ def test_list_prints_every_entry(tmp_path, capsys):
 def test_unknown_name_exits_2_naming_the_known_ones(capsys):
     assert cli.main(["data", "fetch", "nope"]) == cli.EXIT_BAD_INPUT
     err = capsys.readouterr().err.strip()
-    assert len(err.splitlines()) == 1 and err.startswith("zico: error:") and "'nope'" in err
+    assert len(err.splitlines()) == 1 and err.startswith("zico data: error:") and "'nope'" in err
     assert all(name in err for name in fetch.REGISTRY)
 
 

@@ -408,18 +408,19 @@ def test_unknown_preset_is_one_line_naming_the_presets():
     import subprocess
     import sys
 
-    from zico_jax.configs.search import PRESETS, UnknownPresetError, get_config
+    from zico_jax.configs.search import PRESETS, get_config
+    from zico_jax.errors import UnknownNameError
 
-    with pytest.raises(UnknownPresetError) as err:
+    with pytest.raises(UnknownNameError) as err:
         get_config("zico_imagenet_2g")
     message = str(err.value)
     assert "\n" not in message and "'zico_imagenet_2g'" in message and all(p in message for p in PRESETS)
     repo = os.path.dirname(os.path.dirname(os.path.dirname(CONFIG_FILE)))
-    proc = subprocess.run([sys.executable, "-m", "experiments.search", "--config",
+    proc = subprocess.run([sys.executable, "experiments/search.py", "--config",
                            "experiments/configs/search.py:zico_imagenet_2g"], cwd=repo,
                           capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 1 and proc.stdout == ""
-    assert proc.stderr.strip().splitlines() == [message]
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.strip().splitlines() == [f"zico search: error: {message}"]
 
 
 ZEN = ("SuperConvK3BNRELU(3,16,2,1)SuperResIDWE2K5(16,24,2,16,2)SuperResIDWE4K3(24,24,1,8,3)"

@@ -23,7 +23,7 @@ set -euo pipefail
 : "${VENV_DIR:=zico-jax-venv}"                 # virtual environment on the VM, relative to home
 : "${PYTHON_VERSION:=3.11}"                    # jax 0.10 needs Python >= 3.11 (Ubuntu 22.04 ships 3.10)
 : "${DATA_DIR:=zico-jax-data}"                 # offline data on the VM (relative to home, or absolute);
-                                               # passed to the experiments as $ZICO_JAX_DATA
+                                               # passed to every zico command as $ZICO_JAX_DATA
 : "${BUCKET:=}"                                # optional gs://bucket[/prefix]: data from $BUCKET/data,
                                                # results to $BUCKET/runs/$RUN_NAME
 : "${LOG_DIR:=zico-jax-logs}"                  # run logs on every worker, relative to home
@@ -78,12 +78,13 @@ tpu_sq() {
   printf "'%s'" "${1//\'/\'\\\'\'}"
 }
 
-# tpu_reject_output_dir ARGS...: the run scripts choose the output folder from $RUN_NAME; refuse another one.
+# tpu_reject_output_dir ARGS...: the run scripts choose the output folder from $RUN_NAME; refuse another one (as
+# the field --config.output_dir or its short alias, spelt with an underscore or a dash).
 tpu_reject_output_dir() {
   local arg
   for arg in "$@"; do
     case "$arg" in
-      --output_dir | --output_dir=* | --config.output_dir | --config.output_dir=*)
+      --output_dir | --output_dir=* | --output-dir | --output-dir=* | --config.output_dir | --config.output_dir=*)
         echo "error: set RUN_NAME instead of passing $arg (the output folder is runs/\$RUN_NAME on the VM)" >&2
         exit 2 ;;
     esac
@@ -91,13 +92,13 @@ tpu_reject_output_dir() {
 }
 
 # The job each worker runs, detached (nohup + setsid, so a dropped ssh connection does not end it):
-#   bash JOB PYTHON ARGS...   with RUN_NAME OUT DEST WORKER SYNC_EVERY LOG in the environment.
-# Worker 0 uploads OUT to DEST every SYNC_EVERY seconds while the experiment runs and once at the end (also after a
+#   bash JOB zico COMMAND ARGS...   with RUN_NAME OUT DEST WORKER SYNC_EVERY LOG in the environment.
+# Worker 0 uploads OUT to DEST every SYNC_EVERY seconds while the command runs and once at the end (also after a
 # SIGTERM, e.g. a Spot preemption: the search checkpoints on SIGTERM, then the upload runs).
 tpu_job_script() {
   cat <<'JOB'
 #!/usr/bin/env bash
-# Written by tpu_scripts/config.sh (tpu_launch): one experiment on this worker; worker 0 uploads the results.
+# Written by tpu_scripts/config.sh (tpu_launch): one zico run on this worker; worker 0 uploads the results.
 set -uo pipefail
 upload() {
   if [ "$WORKER" = 0 ] && [ -n "$DEST" ] && [ -d "$OUT" ]; then
@@ -116,7 +117,7 @@ if [ "$WORKER" = 0 ] && [ -n "$DEST" ]; then
 fi
 wait "$pid"
 status=$?
-while kill -0 "$pid" 2>/dev/null; do  # wait was interrupted by a signal: let the experiment save and exit
+while kill -0 "$pid" 2>/dev/null; do  # wait was interrupted by a signal: let the run save and exit
   wait "$pid"
   status=$?
 done
@@ -134,8 +135,12 @@ tpu_launch_script() {
 set -euo pipefail
 cd "$HOME/$REMOTE_DIR"
 OUT="runs/$RUN_NAME"
-PY="$HOME/$VENV_DIR/bin/python"
-if [ ! -x "$PY" ]; then echo "$(hostname): no $PY; run tpu_scripts/install.sh first" >&2; exit 1; fi
+# The venv's bin first on PATH: `zico` is the console command `pip install` put there.
+export PATH="$HOME/$VENV_DIR/bin:$PATH"
+if [ ! -x "$HOME/$VENV_DIR/bin/zico" ]; then
+  echo "$(hostname): no $HOME/$VENV_DIR/bin/zico; run tpu_scripts/install.sh first" >&2
+  exit 1
+fi
 if [ ! -d "$DATA_DIR" ]; then
   echo "$(hostname): no data folder $DATA_DIR; run tpu_scripts/install.sh with BUCKET set, or copy the data there" >&2
   exit 1
@@ -171,13 +176,14 @@ LOG="$HOME/$LOG_DIR/$RUN_NAME.log"
 JOB="$HOME/$LOG_DIR/$RUN_NAME.job.sh"
 printf '%s\n' "$JOB_SCRIPT" > "$JOB"
 export RUN_NAME OUT DEST WORKER SYNC_EVERY LOG
-nohup setsid bash "$JOB" "$PY" "${ARGS[@]}" > "$LOG" 2>&1 < /dev/null &
+nohup setsid bash "$JOB" "${ARGS[@]}" > "$LOG" 2>&1 < /dev/null &
 echo "worker $WORKER ($(hostname)): started, pid $!, log ~/$LOG_DIR/$RUN_NAME.log"
 LAUNCH
 }
 
-# tpu_launch RUN_NAME PYTHON_ARGS...: start `python PYTHON_ARGS...` on every worker at once, detached, in the
-# checkout, with $ZICO_JAX_DATA=$DATA_DIR; PYTHON_ARGS must write to runs/RUN_NAME (--output_dir=runs/RUN_NAME).
+# tpu_launch RUN_NAME zico COMMAND ARGS...: start `zico COMMAND ARGS...` (the venv's console command) on every
+# worker at once, detached, in the checkout, with $ZICO_JAX_DATA=$DATA_DIR; ARGS must write to runs/RUN_NAME
+# (--config.output_dir=runs/RUN_NAME, after any --config=PRESET: absl reads a preset before its fields).
 tpu_launch() {
   local run_name="$1"
   shift

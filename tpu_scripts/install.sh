@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Install zico-jax on every worker of $TPU_NAME: code, a virtual environment with jax[tpu], the shared data.
+# Install zico-jax on every worker of $TPU_NAME: code, a virtual environment with zico-jax (its `zico` command) and
+# jax[tpu], the shared data.
 #
 # Usage:
 #   tpu_scripts/install.sh                                        # ships this checkout's HEAD (git archive)
 #   REPO_URL=https://github.com/OWNER/zico-jax.git BRANCH=main tpu_scripts/install.sh
 #   BUCKET=gs://my-bucket/zico tpu_scripts/install.sh             # also copies gs://my-bucket/zico/data to $DATA_DIR
-# Safe to rerun (updates the code, reinstalls into the same environment). Ends by printing jax.device_count() on
-# every worker: all workers of a slice must report the slice's total chip count (e.g. 4 on v4-8, 16 on v4-32).
+# Safe to rerun (updates the code, reinstalls into the same environment). Ends by printing `zico --version` and
+# jax.device_count() on every worker: all workers of a slice must report the slice's total chip count (e.g. 4 on
+# v4-8, 16 on v4-32).
 set -euo pipefail
 source "$(dirname "${BASH_SOURCE[0]}")/config.sh"
 tpu_require_gcloud
@@ -52,6 +54,7 @@ if [ ! -x "$VENV_DIR/bin/python" ]; then
 fi
 PIP="$VENV_DIR/bin/pip"
 "$PIP" install -q --upgrade pip
+# The repository as a package: its console command `zico` lands in $VENV_DIR/bin (the run scripts start it).
 "$PIP" install -q -e "$HOME/$REMOTE_DIR"
 # jax[tpu] at the jax version setup.py allowed, so that libtpu matches and jax is not upgraded past the pin.
 JAX_VERSION="$("$VENV_DIR/bin/python" -c 'import jax; print(jax.__version__)')"
@@ -79,5 +82,5 @@ NOTE
 fi
 
 # Every worker at once (a pod slice's chips only initialise when all hosts take part).
-echo "== jax.device_count() per worker"
-tpu_ssh all "bash -c $(tpu_sq "$(tpu_remote_vars)"'"$VENV_DIR/bin/python" -c "import jax, socket; print(socket.gethostname(), \"process\", jax.process_index(), \"of\", jax.process_count(), \"devices:\", jax.device_count(), \"local:\", jax.local_device_count())"')"
+echo "== zico --version and jax.device_count() per worker"
+tpu_ssh all "bash -c $(tpu_sq "$(tpu_remote_vars)"'"$VENV_DIR/bin/zico" --version && "$VENV_DIR/bin/python" -c "import jax, socket; print(socket.gethostname(), \"process\", jax.process_index(), \"of\", jax.process_count(), \"devices:\", jax.device_count(), \"local:\", jax.local_device_count())"')"

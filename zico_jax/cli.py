@@ -17,6 +17,7 @@ is one line `zico <command>: error: ...` and exit status 2; anything else is a b
 from __future__ import annotations
 
 import ast
+import importlib.util
 import pathlib
 import sys
 from typing import Any, Sequence
@@ -130,25 +131,33 @@ def _is_switch(command: Command, field: str) -> bool:
 
 
 def _resolve_config_flag(command: Command, absl_argv: list[str]) -> list[str]:
-    """`--config=NAME` (a preset of the command's own config) as `--config=<its file>:NAME`; checks the preset."""
+    """`--config=NAME` (a preset of the command's own config) as `--config=<its file>:NAME`; an unknown preset of a
+    config file that lists its PRESETS is one line naming them."""
     out = []
     for arg in absl_argv:
         if arg.startswith("--config="):
             value = arg.split("=", 1)[1]
             path, _, preset = value.partition(":") if value.endswith(".py") or ".py:" in value else ("", "", value)
-            if not path:
-                path = command.config_path
-            if path == command.config_path or pathlib.Path(path).resolve() == pathlib.Path(
-                    command.config_path).resolve() or not preset:
-                if preset and preset not in command.config_module.PRESETS:
-                    raise UnknownNameError.of(f"{command.name} preset", preset, command.config_module.PRESETS)
+            path = path or command.config_path
             if not pathlib.Path(path).is_file():
                 raise UsageError(f"--config: {path} is not a file")
+            presets = _presets_of(path)
+            if preset and presets is not None and preset not in presets:
+                raise UnknownNameError.of(f"{command.name} preset", preset, presets)
             arg = f"--config={path}" + (f":{preset}" if preset else "")
         out.append(arg)
     if not any(a.startswith("--config=") for a in out):
         out.insert(0, f"--config={command.config_path}")
     return out
+
+
+def _presets_of(path: str) -> tuple[str, ...] | None:
+    """The PRESETS a config file declares (None: it declares none, any argument goes to its get_config)."""
+    spec = importlib.util.spec_from_file_location(f"_zico_config_{abs(hash(path))}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    presets = getattr(module, "PRESETS", None)
+    return tuple(presets) if presets is not None else None
 
 
 def _check_fields(config: ml_collections.ConfigDict, absl_argv: list[str]) -> None:

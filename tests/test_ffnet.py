@@ -2,6 +2,7 @@
 layer table against the flax network, hand-computed counts, pixel-wise cross-entropy against NumPy, the synthetic
 label maps, and the tape backend's ZiCo against the whole network's (float64). Tiny widths and 16x16 images."""
 
+import json
 import math
 
 import jax
@@ -10,6 +11,7 @@ import numpy as np
 import pytest
 from conftest import tiny_batches
 
+from zico_jax import cli
 from zico_jax.engine import Engine
 from zico_jax.grads import kernel_leaves
 from zico_jax.nn.losses import pixel_cross_entropy
@@ -177,3 +179,20 @@ def test_tape_zico_equals_the_network_zico(x64):
     penalty = sum(math.log(l.out_hw[0] * l.out_hw[1] / math.sqrt(l.out_channels)) for l in space.layers(g))
     assert result.scores["zico_bc"] == pytest.approx(expected - space.default_beta * penalty, rel=1e-10)
     assert result.flops == space.flops(g) and result.params == space.params(g)
+
+
+def test_score_and_correlate_give_the_same_score(tmp_path, capsys):
+    """`zico score` and `zico correlate` build their engine the same way (the space's input size, its
+    segmentation targets, its beta 2), so one architecture gets one score."""
+    space = get_space("ffnet_seg", image_size=32)
+    arch = str(space.sample(np.random.default_rng(0)))
+    (tmp_path / "truth.csv").write_text(f"arch,miou\n{arch},0.5\n")
+    common = ["--config.space=ffnet_seg", "--config.space_options.image_size=32", "--config.batch_size=2",
+              "--no-compilation-cache"]
+    assert cli.main(["score", "--arch", arch, "--json", *common]) == 0
+    scored = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert cli.main(["correlate", f"--config.groundtruth={tmp_path / 'truth.csv'}", "--config.num_archs=0",
+                     f"--config.output_dir={tmp_path / 'run'}", *common]) == 0
+    (row,) = [json.loads(line) for line in (tmp_path / "run" / "scores.jsonl").read_text().splitlines()]
+    assert row["arch"] == scored["arch"] == arch and scored["beta"] == row["beta"] == 2.0
+    assert row["zico"] == scored["zico"] and row["zico_bc"] == scored["zico_bc"]

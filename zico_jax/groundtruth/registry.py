@@ -17,6 +17,7 @@ from __future__ import annotations
 from typing import Callable
 
 from zico_jax.errors import InputError
+from zico_jax.groundtruth.table import load_table
 
 _LOADERS: dict[str, Callable] = {}
 
@@ -38,7 +39,10 @@ def groundtruth_spaces() -> list[str]:
 
 
 def load_groundtruth(space: str, path=None, data_dir=None, **options):
-    """The ground truth of `space` (see the module docstring); ValueError names the spaces that have one."""
+    """The ground truth of `space` (see the module docstring); InputError names the spaces that have one. A space
+    with no loader (e.g. a user's own) reads `path` as a CSV with an `arch` column and metric columns."""
+    if space not in _LOADERS and path is not None and not options:
+        return load_table(path, arch_column="arch", name=space)
     if space not in _LOADERS:
         raise InputError(f"space {space!r} has no benchmark ground truth here; spaces with one: "
                          f"{', '.join(groundtruth_spaces())}")

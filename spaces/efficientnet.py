@@ -72,7 +72,7 @@ import numpy as np
 
 from zico_jax.errors import InputError
 from zico_jax.nn.losses import cross_entropy, detection_loss
-from zico_jax.spaces import efficientnet_blocks as B
+from zico_jax.spaces import efficientnet_blocks
 from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 from zico_jax.spaces.stage_codec import StageChoiceCodec
 
@@ -136,7 +136,7 @@ def _as_stages(stages) -> tuple[StageChoices, ...]:
 
 # The stage fields in code order: (name, choices of stage s).
 def _fields(s: StageChoices):
-    return (("kernel", KERNELS), ("channels", s.channels), ("repeats", s.repeats), ("type", B.CONV_TYPES))
+    return (("kernel", KERNELS), ("channels", s.channels), ("repeats", s.repeats), ("type", efficientnet_blocks.CONV_TYPES))
 
 
 def parse_genotype(text: str, stages: Sequence[StageChoices] = DEFAULT_STAGES) -> EfficientNetGenotype:
@@ -190,35 +190,35 @@ class _EfficientNetSpace(StageChoiceCodec, Space):
 
     def backbone_plan(self, g: EfficientNetGenotype, image_hw: tuple[int, int]):
         """(plan nodes, [(value index, (H, W, C)) of each stage's output]); block names `s{stage}_b{block}`."""
-        plan = [("stem", B.ConvBN, (("features", self.stem_channels), ("kernel_size", 3), ("stride", 2)), (0,))]
-        h, w, c = B.down(image_hw[0], 2), B.down(image_hw[1], 2), self.stem_channels
+        plan = [("stem", efficientnet_blocks.ConvBN, (("features", self.stem_channels), ("kernel_size", 3), ("stride", 2)), (0,))]
+        h, w, c = efficientnet_blocks.down(image_hw[0], 2), efficientnet_blocks.down(image_hw[1], 2), self.stem_channels
         outputs = []
         for i, (s, gene) in enumerate(zip(self.stages, g.stages)):
             for j in range(gene.repeats):
                 stride = s.stride if j == 0 else 1
                 kw = (("features", gene.channels), ("kernel_size", gene.kernel), ("stride", stride),
                       ("expansion", s.expansion), ("conv_type", gene.conv_type), ("residual", self.residual))
-                plan.append((f"s{i}_b{j}", B.MBConv, kw, (len(plan),)))
-                h, w, c = B.down(h, stride), B.down(w, stride), gene.channels
+                plan.append((f"s{i}_b{j}", efficientnet_blocks.MBConv, kw, (len(plan),)))
+                h, w, c = efficientnet_blocks.down(h, stride), efficientnet_blocks.down(w, stride), gene.channels
             outputs.append((len(plan), (h, w, c)))
         return plan, outputs
 
     def plan(self, genotype, image_hw=None) -> tuple:
         raise NotImplementedError
 
-    def model(self, genotype=None, dtype=jnp.float32) -> B.PlanNetwork:
+    def model(self, genotype=None, dtype=jnp.float32) -> efficientnet_blocks.PlanNetwork:
         if genotype is None:
             raise NotImplementedError(f"{self.name} has no whole-space network: widths and depths change with the "
                                       f"genotype; use the standalone network (model(g)) or the tape backend")
-        return B.PlanNetwork(self.plan(genotype), dtype)
+        return efficientnet_blocks.PlanNetwork(self.plan(genotype), dtype)
 
     def tape(self, genotype, dtype=jnp.float32):
         """One node per stem / MBConv block, then the head (detection: a packing node first); the executables are
         shared by every candidate with the same block configuration and input shape."""
-        return B.plan_tape(self.plan(genotype), dtype)
+        return efficientnet_blocks.plan_tape(self.plan(genotype), dtype)
 
     def layers(self, genotype) -> list[LayerInfo]:
-        return B.plan_layers(self.plan(genotype), (self.image_size, self.image_size))
+        return efficientnet_blocks.plan_layers(self.plan(genotype), (self.image_size, self.image_size))
 
 
 @register_space("efficientnet_cls")
@@ -240,7 +240,7 @@ class EfficientNetClsSpace(_EfficientNetSpace):
         image_hw = image_hw or (self.image_size, self.image_size)
         plan, _ = self.backbone_plan(self._as_genotype(genotype), image_hw)
         kw = (("num_classes", self.num_classes), ("head_channels", self.head_channels))
-        plan.append(("head", B.ClassifierHead, kw, (len(plan),)))
+        plan.append(("head", efficientnet_blocks.ClassifierHead, kw, (len(plan),)))
         return tuple(plan)
 
 
@@ -265,19 +265,19 @@ class EfficientNetDetSpace(_EfficientNetSpace):
         image_hw = image_hw or (self.image_size, self.image_size)
         plan, outputs = self.backbone_plan(self._as_genotype(genotype), image_hw)
         levels = outputs[-3:]
-        plan.append((None, B.pack_maps, (), tuple(v for v, _ in levels)))
+        plan.append((None, efficientnet_blocks.pack_maps, (), tuple(v for v, _ in levels)))
         kw = (("level_shapes", tuple(shape for _, shape in levels)), ("num_classes", self.num_classes),
               ("fpn_channels", self.fpn_channels), ("head_depth", self.head_depth),
               ("num_anchors", self.num_anchors))
-        plan.append(("head", B.DetectionHead, kw, (len(plan),)))
+        plan.append(("head", efficientnet_blocks.DetectionHead, kw, (len(plan),)))
         return tuple(plan)
 
     def level_sizes(self, image_hw: tuple[int, int]) -> list[tuple[int, int]]:
         """(H_l, W_l) of the three pyramid levels for an image size (the strides are fixed by the space)."""
-        h, w = B.down(image_hw[0], 2), B.down(image_hw[1], 2)
+        h, w = efficientnet_blocks.down(image_hw[0], 2), efficientnet_blocks.down(image_hw[1], 2)
         sizes = []
         for s in self.stages:
-            h, w = B.down(h, s.stride), B.down(w, s.stride)
+            h, w = efficientnet_blocks.down(h, s.stride), efficientnet_blocks.down(w, s.stride)
             sizes.append((h, w))
         return sizes[-3:]
 

@@ -35,7 +35,7 @@ import jax
 import jax.numpy as jnp
 
 from zico_jax.errors import InputError
-from zico_jax.nn import layers as L
+from zico_jax.nn import layers as nn_layers
 from zico_jax.nn.tape_nodes import TapeNode
 from zico_jax.spaces.base import LayerInfo
 
@@ -85,8 +85,8 @@ class ConvBN(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = L.TorchConv(self.features, self.kernel_size, self.stride, self.groups, self.dtype, name="conv")(x)
-        return ACTIVATIONS[self.act](L.TrainBatchNorm(self.dtype, name="bn")(x))
+        x = nn_layers.TorchConv(self.features, self.kernel_size, self.stride, self.groups, self.dtype, name="conv")(x)
+        return ACTIVATIONS[self.act](nn_layers.TrainBatchNorm(self.dtype, name="bn")(x))
 
 
 class BiasConv(nn.Module):
@@ -101,8 +101,8 @@ class BiasConv(nn.Module):
     @nn.compact
     def __call__(self, x):
         k, fan_in = self.kernel_size, x.shape[-1] * self.kernel_size**2
-        kernel = self.param("kernel", L.torch_uniform_init(fan_in), (k, k, x.shape[-1], self.features), self.dtype)
-        bias_init = (L.torch_uniform_init(fan_in) if self.bias_value is None
+        kernel = self.param("kernel", nn_layers.torch_uniform_init(fan_in), (k, k, x.shape[-1], self.features), self.dtype)
+        bias_init = (nn_layers.torch_uniform_init(fan_in) if self.bias_value is None
                      else nn.initializers.constant(self.bias_value))
         bias = self.param("bias", bias_init, (self.features,), self.dtype)
         y = jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), (1, 1), ((k // 2, k // 2),) * 2,
@@ -151,7 +151,7 @@ class ClassifierHead(nn.Module):
     def __call__(self, x):
         if self.head_channels:
             x = ConvBN(self.head_channels, 1, dtype=self.dtype, name="conv")(x)
-        return L.TorchDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(-3, -2)))
+        return nn_layers.TorchDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(-3, -2)))
 
 
 # ------------------------------------------------------------------------------------------------ pyramids

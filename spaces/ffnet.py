@@ -58,8 +58,7 @@ import numpy as np
 
 from zico_jax.errors import InputError
 from zico_jax.nn.losses import pixel_cross_entropy
-from zico_jax.spaces import efficientnet_blocks as E
-from zico_jax.spaces import ffnet_blocks as F
+from zico_jax.spaces import efficientnet_blocks, ffnet_blocks
 from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 from zico_jax.spaces.stage_codec import StageChoiceCodec
 
@@ -105,7 +104,7 @@ class FFNetGenotype:
 
 
 def _fields(s: StageChoices):
-    return (("channels", s.channels), ("blocks", s.blocks), ("type", F.CONV_TYPES))
+    return (("channels", s.channels), ("blocks", s.blocks), ("type", ffnet_blocks.CONV_TYPES))
 
 
 def _as_stages(stages) -> tuple[StageChoices, ...]:
@@ -186,33 +185,33 @@ class FFNetSegSpace(StageChoiceCodec, Space):
         the four stage outputs, the segmentation head `head`."""
         g = self._as_genotype(genotype)
         image_hw = (self.image_size, self.image_size)
-        plan = [("stem", F.Stem, (("channels", self.stem_channels),), (0,))]
-        h, w = E.down(E.down(image_hw[0], 2), 2), E.down(E.down(image_hw[1], 2), 2)
+        plan = [("stem", ffnet_blocks.Stem, (("channels", self.stem_channels),), (0,))]
+        h, w = efficientnet_blocks.down(efficientnet_blocks.down(image_hw[0], 2), 2), efficientnet_blocks.down(efficientnet_blocks.down(image_hw[1], 2), 2)
         outputs = []
         for i, (s, gene) in enumerate(zip(self.stages, g.stages)):
             for j in range(gene.blocks):
                 stride = s.stride if j == 0 else 1
                 kw = (("features", gene.channels), ("stride", stride), ("conv_type", gene.conv_type))
-                plan.append((f"s{i}_b{j}", F.BasicBlock, kw, (len(plan),)))
-                h, w = E.down(h, stride), E.down(w, stride)
+                plan.append((f"s{i}_b{j}", ffnet_blocks.BasicBlock, kw, (len(plan),)))
+                h, w = efficientnet_blocks.down(h, stride), efficientnet_blocks.down(w, stride)
             outputs.append((len(plan), (h, w, gene.channels)))
-        plan.append((None, E.pack_maps, (), tuple(v for v, _ in outputs)))
+        plan.append((None, efficientnet_blocks.pack_maps, (), tuple(v for v, _ in outputs)))
         kw = (("level_shapes", tuple(shape for _, shape in outputs)), ("image_hw", image_hw),
               ("num_classes", self.num_classes), ("head_channels", self.head_channels))
-        plan.append(("head", F.SegmentationHead, kw, (len(plan),)))
+        plan.append(("head", ffnet_blocks.SegmentationHead, kw, (len(plan),)))
         return tuple(plan)
 
-    def model(self, genotype=None, dtype=jnp.float32) -> E.PlanNetwork:
+    def model(self, genotype=None, dtype=jnp.float32) -> efficientnet_blocks.PlanNetwork:
         """The standalone network of `genotype` for image_size x image_size images."""
         if genotype is None:
             raise NotImplementedError("ffnet_seg has no whole-space network: widths and depths change with the "
                                       "genotype; use the standalone network (model(g)) or the tape backend")
-        return E.PlanNetwork(self.plan(genotype), dtype)
+        return efficientnet_blocks.PlanNetwork(self.plan(genotype), dtype)
 
     def tape(self, genotype, dtype=jnp.float32):
         """One node per stem / basic block, a packing node, then the head; executables are shared by every
         candidate with the same block configuration and input shape."""
-        return E.plan_tape(self.plan(genotype), dtype)
+        return efficientnet_blocks.plan_tape(self.plan(genotype), dtype)
 
     def layers(self, genotype) -> list[LayerInfo]:
-        return E.plan_layers(self.plan(genotype), (self.image_size, self.image_size))
+        return efficientnet_blocks.plan_layers(self.plan(genotype), (self.image_size, self.image_size))

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from zico_jax.errors import InputError
-from zico_jax.spaces import efficientnet_blocks as E
+from zico_jax.spaces import efficientnet_blocks
 
 CONV_TYPES = ("conv", "gc")  # regular 3x3 convolutions | group convolutions with 32 channels per group
 
@@ -29,7 +29,7 @@ def block_groups(cin: int, cout: int, conv_type: str) -> int:
     if conv_type == "conv":
         return 1
     if conv_type == "gc":
-        return E.group_count(cin, cout)
+        return efficientnet_blocks.group_count(cin, cout)
     raise InputError(f"conv_type {conv_type!r}; expected one of {CONV_TYPES}")
 
 
@@ -41,8 +41,8 @@ class Stem(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = E.ConvBN(self.channels, 3, 2, act="relu", dtype=self.dtype, name="conv0")(x)
-        return E.ConvBN(self.channels, 3, 2, act="relu", dtype=self.dtype, name="conv1")(x)
+        x = efficientnet_blocks.ConvBN(self.channels, 3, 2, act="relu", dtype=self.dtype, name="conv0")(x)
+        return efficientnet_blocks.ConvBN(self.channels, 3, 2, act="relu", dtype=self.dtype, name="conv1")(x)
 
 
 class BasicBlock(nn.Module):
@@ -63,10 +63,10 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x):
         cin, f = x.shape[-1], self.features
-        y = E.ConvBN(f, 3, self.stride, block_groups(cin, f, self.conv_type), "relu", self.dtype, name="conv1")(x)
-        y = E.ConvBN(f, 3, 1, block_groups(f, f, self.conv_type), "none", self.dtype, name="conv2")(y)
+        y = efficientnet_blocks.ConvBN(f, 3, self.stride, block_groups(cin, f, self.conv_type), "relu", self.dtype, name="conv1")(x)
+        y = efficientnet_blocks.ConvBN(f, 3, 1, block_groups(f, f, self.conv_type), "none", self.dtype, name="conv2")(y)
         if self.stride != 1 or cin != f:
-            x = E.ConvBN(f, 1, self.stride, act="none", dtype=self.dtype, name="shortcut")(x)
+            x = efficientnet_blocks.ConvBN(f, 1, self.stride, act="none", dtype=self.dtype, name="shortcut")(x)
         return nn.relu(y + x)
 
 
@@ -89,42 +89,42 @@ class SegmentationHead(nn.Module):
 
     @nn.compact
     def __call__(self, packed):
-        maps = E.unpack_maps(packed, self.level_shapes)
+        maps = efficientnet_blocks.unpack_maps(packed, self.level_shapes)
         h0, w0, _ = self.level_shapes[0]
         total = None
         for i, m in enumerate(maps):
-            y = E.ConvBN(self.head_channels, 1, act="relu", dtype=self.dtype, name=f"proj_{i}")(m)
+            y = efficientnet_blocks.ConvBN(self.head_channels, 1, act="relu", dtype=self.dtype, name=f"proj_{i}")(m)
             if y.shape[-3:-1] != (h0, w0):
                 y = jax.image.resize(y, y.shape[:-3] + (h0, w0, y.shape[-1]), "bilinear")
             total = y if total is None else total + y
-        y = E.ConvBN(self.head_channels, 3, act="relu", dtype=self.dtype, name="fuse")(total)
-        y = E.BiasConv(self.num_classes, 1, dtype=self.dtype, name="classifier")(y)
+        y = efficientnet_blocks.ConvBN(self.head_channels, 3, act="relu", dtype=self.dtype, name="fuse")(total)
+        y = efficientnet_blocks.BiasConv(self.num_classes, 1, dtype=self.dtype, name="classifier")(y)
         return jax.image.resize(y, y.shape[:-3] + (*self.image_hw, self.num_classes), "bilinear")
 
 
 def _stem_layers(path, kw, shapes):
     (h, w, c), = shapes
-    first = E.conv_info(f"{path}/conv0/conv", c, kw["channels"], 3, 2, (h, w))
-    second = E.conv_info(f"{path}/conv1/conv", kw["channels"], kw["channels"], 3, 2, first.out_hw)
+    first = efficientnet_blocks.conv_info(f"{path}/conv0/conv", c, kw["channels"], 3, 2, (h, w))
+    second = efficientnet_blocks.conv_info(f"{path}/conv1/conv", kw["channels"], kw["channels"], 3, 2, first.out_hw)
     return [first, second], (*second.out_hw, kw["channels"])
 
 
 def _basic_block_layers(path, kw, shapes):
     (h, w, c), = shapes
     f, stride, kind = kw["features"], kw["stride"], kw["conv_type"]
-    conv1 = E.conv_info(f"{path}/conv1/conv", c, f, 3, stride, (h, w), block_groups(c, f, kind))
-    out = [conv1, E.conv_info(f"{path}/conv2/conv", f, f, 3, 1, conv1.out_hw, block_groups(f, f, kind))]
+    conv1 = efficientnet_blocks.conv_info(f"{path}/conv1/conv", c, f, 3, stride, (h, w), block_groups(c, f, kind))
+    out = [conv1, efficientnet_blocks.conv_info(f"{path}/conv2/conv", f, f, 3, 1, conv1.out_hw, block_groups(f, f, kind))]
     if stride != 1 or c != f:
-        out.append(E.conv_info(f"{path}/shortcut/conv", c, f, 1, stride, (h, w)))
+        out.append(efficientnet_blocks.conv_info(f"{path}/shortcut/conv", c, f, 1, stride, (h, w)))
     return out, (*conv1.out_hw, f)
 
 
 def _segmentation_layers(path, kw, shapes):
     f, (h0, w0, _) = kw["head_channels"], kw["level_shapes"][0]
-    out = [E.conv_info(f"{path}/proj_{i}/conv", c, f, 1, 1, (h, w)) for i, (h, w, c) in enumerate(kw["level_shapes"])]
-    out.append(E.conv_info(f"{path}/fuse/conv", f, f, 3, 1, (h0, w0)))
-    out.append(E.conv_info(f"{path}/classifier", f, kw["num_classes"], 1, 1, (h0, w0), bn=False, bias=True))
+    out = [efficientnet_blocks.conv_info(f"{path}/proj_{i}/conv", c, f, 1, 1, (h, w)) for i, (h, w, c) in enumerate(kw["level_shapes"])]
+    out.append(efficientnet_blocks.conv_info(f"{path}/fuse/conv", f, f, 3, 1, (h0, w0)))
+    out.append(efficientnet_blocks.conv_info(f"{path}/classifier", f, kw["num_classes"], 1, 1, (h0, w0), bn=False, bias=True))
     return out, (*kw["image_hw"], kw["num_classes"])
 
 
-E.LAYER_TABLES.update({Stem: _stem_layers, BasicBlock: _basic_block_layers, SegmentationHead: _segmentation_layers})
+efficientnet_blocks.LAYER_TABLES.update({Stem: _stem_layers, BasicBlock: _basic_block_layers, SegmentationHead: _segmentation_layers})

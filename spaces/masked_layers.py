@@ -35,7 +35,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zico_jax.errors import InputError, UnknownNameError
-from zico_jax.nn import layers as L
+from zico_jax.nn import layers as nn_layers
 
 Active = Optional[jax.Array]  # a traced int: how many leading channels are active; None: all (standalone)
 
@@ -74,7 +74,7 @@ class MaskedConv(nn.Module):
     @nn.compact
     def __call__(self, x, active_in: Active = None, active_out: Active = None):
         in_ch, k = x.shape[-1], self.kernel_size
-        kernel = self.param("kernel", L.torch_uniform_init(in_ch * k * k), (k, k, in_ch, self.features), self.dtype)
+        kernel = self.param("kernel", nn_layers.torch_uniform_init(in_ch * k * k), (k, k, in_ch, self.features), self.dtype)
         kernel = masked_kernel(kernel, active_in, active_out)
         pad = k // 2
         return jax.lax.conv_general_dilated(
@@ -95,7 +95,7 @@ class MaskedBatchNorm(nn.Module):
         axes = tuple(range(x.ndim - 1))
         mean = jnp.mean(x, axis=axes)
         var = jnp.mean(jnp.square(x - mean), axis=axes)
-        y = (x - mean) * jax.lax.rsqrt(var + L.BN_EPS) * scale + bias
+        y = (x - mean) * jax.lax.rsqrt(var + nn_layers.BN_EPS) * scale + bias
         return y if active is None else y * channel_mask(c, active, y.dtype)
 
 
@@ -123,8 +123,8 @@ class MaskedDense(nn.Module):
     @nn.compact
     def __call__(self, x, active_in: Active = None):
         fan_in = x.shape[-1]
-        kernel = self.param("kernel", L.torch_uniform_init(fan_in), (fan_in, self.features), self.dtype)
-        bias = self.param("bias", L.torch_uniform_init(fan_in), (self.features,), self.dtype)
+        kernel = self.param("kernel", nn_layers.torch_uniform_init(fan_in), (fan_in, self.features), self.dtype)
+        bias = self.param("bias", nn_layers.torch_uniform_init(fan_in), (self.features,), self.dtype)
         if active_in is not None:
             kernel = masked_kernel(kernel, active_in, None)
             bias = bias * fan_in_rescale(fan_in, active_in, bias.dtype)

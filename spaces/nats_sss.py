@@ -48,8 +48,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from zico_jax.errors import InputError
-from zico_jax.nn import layers as L
-from zico_jax.spaces import masked_layers as M
+from zico_jax.nn import layers as nn_layers
+from zico_jax.spaces import masked_layers
 from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 from zico_jax.spaces.nats_tss import EDGES, NB201_DATASETS, NB201_GROUNDTRUTH_COLUMNS
 
@@ -104,8 +104,8 @@ class FactorizedReduce(nn.Module):
 
     @nn.compact
     def __call__(self, x, active_in=None, active_out=None):
-        y = M.MaskedConv(self.features, 1, dtype=self.dtype, name="conv")(x, active_in, active_out)
-        return M.MaskedBatchNorm(self.dtype, name="bn")(y, active_out)
+        y = masked_layers.MaskedConv(self.features, 1, dtype=self.dtype, name="conv")(x, active_in, active_out)
+        return masked_layers.MaskedBatchNorm(self.dtype, name="bn")(y, active_out)
 
 
 class SSSEdge(nn.Module):
@@ -119,7 +119,7 @@ class SSSEdge(nn.Module):
     @nn.compact
     def __call__(self, x, active_in=None, active_out=None):
         if self.op == "nor_conv_3x3":
-            return M.MaskedReLUConvBN(self.features, 3, dtype=self.dtype, name="nor_conv_3x3")(x, active_in, active_out)
+            return masked_layers.MaskedReLUConvBN(self.features, 3, dtype=self.dtype, name="nor_conv_3x3")(x, active_in, active_out)
         if self.op == "identity":
             return x
         reduced = FactorizedReduce(self.features, self.dtype, name="skip_connect")(x, active_in, active_out)
@@ -160,10 +160,10 @@ class SSSBasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x, active_in=None, active_out=None):
-        y = M.MaskedReLUConvBN(self.features, 3, 2, self.dtype, name="conv_a")(x, active_in, active_out)
-        y = M.MaskedReLUConvBN(self.features, 3, 1, self.dtype, name="conv_b")(y, active_out, active_out)
-        shortcut = M.MaskedConv(self.features, 1, dtype=self.dtype, name="downsample")(
-            L.avg_pool_2x2(x), active_in, active_out)
+        y = masked_layers.MaskedReLUConvBN(self.features, 3, 2, self.dtype, name="conv_a")(x, active_in, active_out)
+        y = masked_layers.MaskedReLUConvBN(self.features, 3, 1, self.dtype, name="conv_b")(y, active_out, active_out)
+        shortcut = masked_layers.MaskedConv(self.features, 1, dtype=self.dtype, name="downsample")(
+            nn_layers.avg_pool_2x2(x), active_in, active_out)
         return y + shortcut
 
 
@@ -173,8 +173,8 @@ class SSSStem(nn.Module):
 
     @nn.compact
     def __call__(self, x, active_out=None):
-        y = M.MaskedConv(self.features, 3, dtype=self.dtype, name="conv")(x, None, active_out)
-        return M.MaskedBatchNorm(self.dtype, name="bn")(y, active_out)
+        y = masked_layers.MaskedConv(self.features, 3, dtype=self.dtype, name="conv")(x, None, active_out)
+        return masked_layers.MaskedBatchNorm(self.dtype, name="bn")(y, active_out)
 
 
 class SSSHead(nn.Module):
@@ -185,8 +185,8 @@ class SSSHead(nn.Module):
 
     @nn.compact
     def __call__(self, x, active_in=None):
-        x = nn.relu(M.MaskedBatchNorm(self.dtype, name="lastact")(x, active_in))
-        return M.MaskedDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)), active_in)
+        x = nn.relu(masked_layers.MaskedBatchNorm(self.dtype, name="lastact")(x, active_in))
+        return masked_layers.MaskedDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)), active_in)
 
 
 def cell_skip(channels: Optional[Sequence[int]], pos_in: int, pos_out: int) -> str:
@@ -308,7 +308,7 @@ class NATSSizeSpace(Space):
         g = self._genotype(genotype)
         dtype = jax.tree.leaves(params)[0].dtype
         shapes = jax.eval_shape(self.model(g, dtype).init, jax.random.key(0), jnp.zeros(self.input_shape(1), dtype))
-        return M.standalone_params(params, shapes["params"])
+        return masked_layers.standalone_params(params, shapes["params"])
 
     def layers(self, genotype=None) -> list[LayerInfo]:
         """Conv/Dense layers of `genotype`'s standalone network; with None, every layer of the whole-space network

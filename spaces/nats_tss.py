@@ -43,7 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zico_jax.errors import InputError
-from zico_jax.nn import layers as L
+from zico_jax.nn import layers as nn_layers
 from zico_jax.nn.tape_nodes import TapeNode, add_n, zeros_like
 from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 
@@ -122,7 +122,7 @@ class NB201Edge(nn.Module):
     def setup(self):
         for name, k in CONV_KERNEL.items():
             if self.op is None or OPS[self.op] == name:
-                setattr(self, name, L.ReLUConvBN(self.features, k, dtype=self.dtype, name=name))
+                setattr(self, name, nn_layers.ReLUConvBN(self.features, k, dtype=self.dtype, name=name))
 
     def apply_op(self, op: int, x):
         name = OPS[op]
@@ -133,7 +133,7 @@ class NB201Edge(nn.Module):
         if name == "skip_connect":
             return x
         if name == "avg_pool_3x3":
-            return L.avg_pool_3x3(x)
+            return nn_layers.avg_pool_3x3(x)
         return getattr(self, name)(x)
 
     def __call__(self, x, op_index=None):
@@ -176,9 +176,9 @@ class ResNetBasicBlock(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        y = L.ReLUConvBN(self.features, 3, 2, self.dtype, name="conv_a")(x)
-        y = L.ReLUConvBN(self.features, 3, 1, self.dtype, name="conv_b")(y)
-        return y + L.TorchConv(self.features, 1, dtype=self.dtype, name="downsample")(L.avg_pool_2x2(x))
+        y = nn_layers.ReLUConvBN(self.features, 3, 2, self.dtype, name="conv_a")(x)
+        y = nn_layers.ReLUConvBN(self.features, 3, 1, self.dtype, name="conv_b")(y)
+        return y + nn_layers.TorchConv(self.features, 1, dtype=self.dtype, name="downsample")(nn_layers.avg_pool_2x2(x))
 
 
 class Stem(nn.Module):
@@ -187,7 +187,7 @@ class Stem(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        return L.TrainBatchNorm(self.dtype, name="bn")(L.TorchConv(self.features, 3, dtype=self.dtype, name="conv")(x))
+        return nn_layers.TrainBatchNorm(self.dtype, name="bn")(nn_layers.TorchConv(self.features, 3, dtype=self.dtype, name="conv")(x))
 
 
 class ClassifierHead(nn.Module):
@@ -198,8 +198,8 @@ class ClassifierHead(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = nn.relu(L.TrainBatchNorm(self.dtype, name="lastact")(x))
-        return L.TorchDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)))
+        x = nn.relu(nn_layers.TrainBatchNorm(self.dtype, name="lastact")(x))
+        return nn_layers.TorchDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)))
 
 
 def stage_layout(C: int, N: int) -> list[tuple[str, int]]:
@@ -432,9 +432,9 @@ class NB201Space(Space):
                     if op == "skip_connect":
                         terms.append(v)
                     elif op == "avg_pool_3x3":
-                        terms.append(emit(L.avg_pool_3x3, [v]))
+                        terms.append(emit(nn_layers.avg_pool_3x3, [v]))
                     else:
-                        conv = L.ReLUConvBN(ch, CONV_KERNEL[op], dtype=dtype)
+                        conv = nn_layers.ReLUConvBN(ch, CONV_KERNEL[op], dtype=dtype)
                         terms.append(emit(conv, [v], (f"cells_{i}", f"edge_{e}", op)))
                 if not terms:
                     cell_nodes.append(emit(zeros_like, [x], differentiable=False))

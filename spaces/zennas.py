@@ -60,7 +60,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from zico_jax.nn.tape_nodes import TapeNode
-from zico_jax.spaces import zennas_blocks as B
+from zico_jax.spaces import zennas_blocks
 from zico_jax.spaces import zennas_mutation as mutation
 from zico_jax.spaces.base import GenotypeError, LayerInfo, Space, register_space
 from zico_jax.spaces.zennas_genotype import (  # noqa: F401  (re-exported)
@@ -137,8 +137,8 @@ def layer_table(g: ZenNASGenotype, residual: bool, se: bool, image_size: int, nu
             conv(f"{name}/expand/conv", c, d, 1, 1, hw)
             hw_next = conv(f"{name}/dw/conv", d, d, kw["kernel_size"], st, hw, groups=d)
             if se:
-                conv(f"{name}/se/reduce", d, B.se_channels(d), 1, 1, 1)
-                conv(f"{name}/se/expand", B.se_channels(d), d, 1, 1, 1)
+                conv(f"{name}/se/reduce", d, zennas_blocks.se_channels(d), 1, 1, 1)
+                conv(f"{name}/se/expand", zennas_blocks.se_channels(d), d, 1, 1, 1)
             conv(f"{name}/project/conv", d, kw["features"], 1, 1, hw_next)
             if kw["shortcut"] == "proj":
                 conv(f"{name}/proj", c, kw["features"], 1, st, hw, bias=True)
@@ -242,11 +242,11 @@ class ZenNASSpace(Space):
         return int(hashlib.sha1(str(_as_genotype(genotype)).encode()).hexdigest(), 16) % 2**31
 
     # -- networks
-    def model(self, genotype=None, dtype=jnp.float32) -> B.ZenNASNetwork:
+    def model(self, genotype=None, dtype=jnp.float32) -> zennas_blocks.ZenNASNetwork:
         if genotype is None:
             raise NotImplementedError("zennas_imagenet has no whole-space network: genotypes have variable length "
                                       "and widths; use the standalone network (model(g)) or the tape backend")
-        return B.ZenNASNetwork(plan(_as_genotype(genotype), self.residual, self.se), self.num_classes, dtype)
+        return zennas_blocks.ZenNASNetwork(plan(_as_genotype(genotype), self.residual, self.se), self.num_classes, dtype)
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         return (batch, self.image_size, self.image_size, 3)
@@ -275,6 +275,6 @@ class ZenNASSpace(Space):
 
         nodes = []
         for k, (name, kind, kw) in enumerate(plan(_as_genotype(genotype), self.residual, self.se)):
-            nodes.append(TapeNode(B.NODE_TYPES[kind](**dict(kw), dtype=dtype), (k,), (name,)))
-        nodes.append(TapeNode(B.ClassifierHead(self.num_classes, dtype), (len(nodes),), ("head",)))
+            nodes.append(TapeNode(zennas_blocks.NODE_TYPES[kind](**dict(kw), dtype=dtype), (k,), (name,)))
+        nodes.append(TapeNode(zennas_blocks.ClassifierHead(self.num_classes, dtype), (len(nodes),), ("head",)))
         return nodes

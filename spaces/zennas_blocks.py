@@ -20,7 +20,7 @@ import jax
 import jax.numpy as jnp
 
 from zico_jax.errors import InputError
-from zico_jax.nn import layers as L
+from zico_jax.nn import layers as nn_layers
 
 BN_EPS = 1e-3  # MasterNet's value, not PyTorch's 1e-5 default
 SE_RATIO = 0.25
@@ -32,7 +32,7 @@ def se_channels(channels: int) -> int:
 
 
 # BatchNorm2d in train mode with the space's eps 1e-3 (biased variance as PyTorch).
-BatchNorm = functools.partial(L.TrainBatchNorm, eps=BN_EPS)
+BatchNorm = functools.partial(nn_layers.TrainBatchNorm, eps=BN_EPS)
 
 
 class ConvBN(nn.Module):
@@ -47,7 +47,7 @@ class ConvBN(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        x = L.TorchConv(self.features, self.kernel_size, self.stride, self.groups, self.dtype, name="conv")(x)
+        x = nn_layers.TorchConv(self.features, self.kernel_size, self.stride, self.groups, self.dtype, name="conv")(x)
         x = BatchNorm(self.dtype, name="bn")(x)
         return nn.relu(x) if self.relu else x
 
@@ -62,8 +62,8 @@ class ProjConv(nn.Module):
     @nn.compact
     def __call__(self, x):
         fan_in = x.shape[-1]
-        kernel = self.param("kernel", L.torch_uniform_init(fan_in), (1, 1, fan_in, self.features), self.dtype)
-        bias = self.param("bias", L.torch_uniform_init(fan_in), (self.features,), self.dtype)
+        kernel = self.param("kernel", nn_layers.torch_uniform_init(fan_in), (1, 1, fan_in, self.features), self.dtype)
+        bias = self.param("bias", nn_layers.torch_uniform_init(fan_in), (self.features,), self.dtype)
         y = jax.lax.conv_general_dilated(x, kernel.astype(x.dtype), (self.stride, self.stride), ((0, 0), (0, 0)),
                                          dimension_numbers=("NHWC", "HWIO", "NHWC"))
         return y + bias.astype(x.dtype)
@@ -79,8 +79,8 @@ class SqueezeExcite(nn.Module):
     def __call__(self, x):
         c = x.shape[-1]
         s = jnp.mean(x, axis=(1, 2), keepdims=True)
-        s = nn.relu(BatchNorm(self.dtype, name="reduce_bn")(L.TorchConv(se_channels(c), 1, dtype=self.dtype, name="reduce")(s)))
-        s = BatchNorm(self.dtype, name="expand_bn")(L.TorchConv(c, 1, dtype=self.dtype, name="expand")(s))
+        s = nn.relu(BatchNorm(self.dtype, name="reduce_bn")(nn_layers.TorchConv(se_channels(c), 1, dtype=self.dtype, name="reduce")(s)))
+        s = BatchNorm(self.dtype, name="expand_bn")(nn_layers.TorchConv(c, 1, dtype=self.dtype, name="expand")(s))
         return x * jax.nn.sigmoid(s)
 
 
@@ -128,7 +128,7 @@ class ClassifierHead(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        return L.TorchDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)))
+        return nn_layers.TorchDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)))
 
 
 NODE_TYPES = {"conv": ConvBN, "unit": IDWUnit}  # a SuperConvK{k}BNRELU sub-layer is one ConvBN

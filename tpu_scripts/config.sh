@@ -84,7 +84,7 @@ tpu_reject_output_dir() {
   local arg
   for arg in "$@"; do
     case "$arg" in
-      --output_dir | --output_dir=* | --config.output_dir | --config.output_dir=*)
+      --output_dir | --output_dir=* | --output-dir | --output-dir=* | --config.output_dir | --config.output_dir=*)
         echo "error: set RUN_NAME instead of passing $arg (the output folder is runs/\$RUN_NAME on the VM)" >&2
         exit 2 ;;
     esac

@@ -47,7 +47,7 @@ from zico_jax.errors import InputError
 from zico_jax.from_config import engine_from_config, space_from_config, space_options, zico_bc_beta
 from zico_jax.groundtruth import GroundTruth, load_groundtruth
 from zico_jax.metrics import rank_correlations
-from zico_jax.proxies import registry as R
+from zico_jax.proxies import registry as proxy_registry
 from zico_jax.results import Progress, ResultsLog, read_rows, write_csv, write_json
 from zico_jax.runtime import run_environment
 from zico_jax.sharding import peak_memory_bytes
@@ -70,7 +70,7 @@ def run_correlation(config) -> dict[str, Any]:
     check_benchmark_dataset(config)
     if config.x64 and not jax.config.jax_enable_x64:
         raise InputError("config.x64=True needs float64 enabled first: jax.config.update('jax_enable_x64', True)")
-    proxies = R.parse_proxies(config.proxies)
+    proxies = proxy_registry.parse_proxies(config.proxies)
     space = space_from_config(config)
     groundtruth = groundtruth_of(config)  # before scoring: a missing table should not cost an hour of compute
     columns = truth_columns(config, groundtruth)

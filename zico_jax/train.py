@@ -50,7 +50,7 @@ import optax
 import orbax.checkpoint as ocp
 from absl import logging
 
-from zico_jax import data as D
+from zico_jax import data as image_data
 from zico_jax.errors import InputError
 from zico_jax.from_config import space_from_config
 from zico_jax.results import dumps
@@ -193,13 +193,13 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
         raise InputError(f"nothing to train: num_epochs={config.num_epochs}, num_steps={config.num_steps}")
     pad = (config.crop_padding if config.get("crop_padding") is not None else data.image_shape[0] // 8) \
         if config.augment and config.dataset != "imagenet2012" else 0  # imagenet2012 augments in tf.data
-    mean, std = D.NORMALIZATION[config.dataset]
+    mean, std = image_data.NORMALIZATION[config.dataset]
     recipe = Recipe.of(config, total, pad, -np.asarray(mean) / np.asarray(std))  # fill: black after normalising
     schedule = recipe.schedule()
     logits, _ = jax.eval_shape(model.init_with_output, jax.random.key(0), jnp.zeros((1, *data.image_shape)))
-    if logits.shape[-1] != D.NUM_CLASSES[config.dataset]:
+    if logits.shape[-1] != image_data.NUM_CLASSES[config.dataset]:
         raise InputError(f"the network has {logits.shape[-1]} outputs but {config.dataset} has "
-                         f"{D.NUM_CLASSES[config.dataset]} classes; set the space's num_classes option")
+                         f"{image_data.NUM_CLASSES[config.dataset]} classes; set the space's num_classes option")
     state = init_state(model, recipe, tuple(data.image_shape))
 
     output_dir = output_dir if output_dir is not None else config.get("output_dir")

@@ -16,10 +16,10 @@ from typing import Iterator, Optional
 
 import numpy as np
 
-from zico_jax import data as D
+from zico_jax import data as image_data
 from zico_jax.errors import InputError
 
-DATASETS = (*D.DATASETS, "imagenet2012")  # per-dataset facts (classes, normalisation) are zico_jax.data's
+DATASETS = (*image_data.DATASETS, "imagenet2012")  # per-dataset facts (classes, normalisation) are zico_jax.data's
 
 
 class ArrayData:
@@ -58,14 +58,14 @@ class ImageNetData:
             info = self.tfds.builder("imagenet2012", data_dir=config.get("data_dir")).info
             num_train = info.splits["train"].num_examples
         except Exception as e:
-            raise D.DataNotFoundError(f"tfds dataset 'imagenet2012' is not prepared in "
+            raise image_data.DataNotFoundError(f"tfds dataset 'imagenet2012' is not prepared in "
                                       f"{config.get('data_dir') or 'the tfds default data_dir'}: {e}") from e
         self.steps_per_epoch = min(num_train, config.get("limit_train") or num_train) // config.batch_size
         self.image_shape = (image_size, image_size, 3)
 
     def _dataset(self, split: str, train: bool, seed: int, skip: int = 0):
         tf, size = self.tf, self.size
-        mean, std = (tf.constant(v, tf.float32) for v in D.NORMALIZATION["imagenet2012"])
+        mean, std = (tf.constant(v, tf.float32) for v in image_data.NORMALIZATION["imagenet2012"])
         limit = self.config.get("limit_train" if train else "limit_eval")
         ds = self.tfds.load("imagenet2012", split=f"{split}[:{limit}]" if limit else split, download=False,
                             data_dir=self.config.get("data_dir"), shuffle_files=train,
@@ -111,7 +111,7 @@ def _import_tfds():
     except ImportError as e:
         raise ImportError("dataset 'imagenet2012' needs tensorflow and tensorflow_datasets; install them with: "
                           "pip install 'zico-jax[tfds]'") from e
-    D.keep_tensorflow_off_accelerators(tf)
+    image_data.keep_tensorflow_off_accelerators(tf)
     return tfds, tf
 
 
@@ -119,14 +119,14 @@ def load_data(config, image_size: Optional[int] = None):
     """The training and evaluation data a config names (see the module docstring)."""
     if config.dataset not in DATASETS:
         raise InputError(f"unknown dataset {config.dataset!r}; expected one of {', '.join(DATASETS)}")
-    if config.data_source not in D.SOURCES:
-        raise InputError(f"unknown data_source {config.data_source!r}; expected one of {', '.join(D.SOURCES)}")
+    if config.data_source not in image_data.SOURCES:
+        raise InputError(f"unknown data_source {config.data_source!r}; expected one of {', '.join(image_data.SOURCES)}")
     if config.dataset == "imagenet2012":
         if config.data_source != "tfds":
             raise InputError("dataset 'imagenet2012' has no offline sample; set data_source='tfds'")
         return ImageNetData(config, image_size or 224)
     def get(split, limit):
-        x, y = D.load_images(config.dataset, split, config.data_source, config.get("data_dir"))
+        x, y = image_data.load_images(config.dataset, split, config.data_source, config.get("data_dir"))
         if config.get(limit):  # a fixed random subset, not the first images: the offline sample is sorted by class
             keep = np.sort(np.random.default_rng(0).permutation(len(x))[:config.get(limit)])
             x, y = x[keep], y[keep]

@@ -41,7 +41,7 @@ from zico_jax.errors import InputError
 from zico_jax.from_config import zico_bc_beta
 from zico_jax.results import Progress, ResultsLog, dumps
 from zico_jax.runtime import run_environment
-from zico_jax.search import pareto as P
+from zico_jax.search import pareto
 from zico_jax.search.budgets import budgets_from_config, latency_of
 from zico_jax.search.checkpoint import SearchCheckpointer, SearchPreempted
 from zico_jax.search.evolution import Evolution, EvolutionState
@@ -173,7 +173,7 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
                 scores = [_finite(row[proxy]) for row in rows]
                 search.accept(state, [row["arch"] for row in rows], scores)
                 if mode == "pareto":
-                    state.front = P.update_front(state.front, [[r["arch"], s, r["latency"]] for r, s in zip(rows, scores)])
+                    state.front = pareto.update_front(state.front, [[r["arch"], s, r["latency"]] for r, s in zip(rows, scores)])
                 state.iteration += k
                 for row in rows:
                     if row["iteration"] > logged_through:

@@ -270,8 +270,8 @@ def test_run_search_reaches_every_worker_with_the_environment_settings(fake_gclo
     assert args[:5] == ["compute", "tpus", "tpu-vm", "ssh", "my-tpu"]
     assert "--worker=all" in args and "--zone=europe-west4-a" in args
     command = next(a for a in args if a.startswith("--command="))
-    for part in ("zico", "search", "--config.output_dir=runs/s1", "--config.proxy=zico_bc", "nohup", "ZICO_JAX_DATA",
-                 "ZICO_JAX_DISTRIBUTED=1", "bin/zico"):
+    for part in ("zico", "search", "--config.output_dir=runs/s1", "--config.proxy=zico_bc", "nohup setsid",
+                 'export ZICO_JAX_DATA="$DATA_DIR"', "export ZICO_JAX_DISTRIBUTED=1", 'PATH="$HOME/$VENV_DIR/bin:'):
         assert part in command
     assert "experiments" not in command
     assert "tail -f" in result.stdout

@@ -2,7 +2,7 @@
 # Run the architecture search (`zico search`) on every worker of $TPU_NAME at once.
 #
 # Usage:
-#   RUN_NAME=search_sd855 tpu_scripts/run_search.sh --config.budgets.latencyy=10 --config.iterations=100000
+#   RUN_NAME=search_sd855 tpu_scripts/run_search.sh --config.budgets.latency=10 --config.iterations=100000
 #   RUN_NAME=pareto tpu_scripts/run_search.sh --config.proxy=zico_bc --config.mode=pareto
 # Arguments go to `zico search` (--config.FIELD=VALUE for the fields of zico_jax/configs/search.py: space, proxy,
 # mode, iterations, seed, budgets.latency, ...; a --config=PRESET comes first); the output folder is runs/$RUN_NAME

@@ -83,4 +83,4 @@ fi
 
 # Every worker at once (a pod slice's chips only initialise when all hosts take part).
 echo "== zico --version and jax.device_count() per worker"
-tpu_ssh all "bash -c $(tpu_sq "$(tpu_remote_vars)"'"$VENV_DIR/bin/python" -c "import jax, socket; print(socket.gethostname(), \"process\", jax.process_index(), \"of\", jax.process_count(), \"devices:\", jax.device_count(), \"local:\", jax.local_device_count())"')"
+tpu_ssh all "bash -c $(tpu_sq "$(tpu_remote_vars)"'"$VENV_DIR/bin/zico" --version && "$VENV_DIR/bin/python" -c "import jax, socket; print(socket.gethostname(), \"process\", jax.process_index(), \"of\", jax.process_count(), \"devices:\", jax.device_count(), \"local:\", jax.local_device_count())"')"

@@ -209,9 +209,9 @@ def test_the_checks_reject_what_zico_would_reject():
                 ["--config.iterations=many"]):
         with pytest.raises(ZicoError):
             parse_config(search, bad)
-    # A preset after a field does not parse: the launch lines put their --config.output_dir last.
-    with pytest.raises(ZicoError):
-        parse_config(search, ["--config.output_dir=o", "--config=zico_imagenet_450m"])
+    # The preset is the base wherever it stands; fields apply over it (the launch lines put output_dir last).
+    late = parse_config(search, ["--config.output_dir=o", "--config=zico_imagenet_450m"])
+    assert late.output_dir == "o" and late.space == "zennas_imagenet"
     with pytest.raises(AssertionError):
         _check_command_line("test", "correlation", ["--config.output_dir=runs/x"], "x")  # the old name
     with pytest.raises(AssertionError):

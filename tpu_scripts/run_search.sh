@@ -5,7 +5,7 @@
 #   RUN_NAME=search_sd855 tpu_scripts/run_search.sh --config.budgets.latency=10 --config.iterations=100000
 #   RUN_NAME=pareto tpu_scripts/run_search.sh --config.proxy=zico_bc --config.mode=pareto
 # Arguments go to `zico search` (--config.FIELD=VALUE for the fields of zico_jax/configs/search.py: space, proxy,
-# mode, iterations, seed, budgets.latency, ...; a --config=PRESET comes first); the output folder is runs/$RUN_NAME
+# mode, iterations, seed, budgets.latency, ...; a --config=PRESET is the base the fields apply over); the output folder is runs/$RUN_NAME
 # on the VM (do not pass --config.output_dir) and the data folder is $DATA_DIR (passed as $ZICO_JAX_DATA). The run
 # is detached (nohup): a dropped ssh connection does not stop it.
 # Resuming: the search checkpoints with orbax (every --config.checkpoint_every iterations and on SIGTERM); rerun

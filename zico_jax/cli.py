@@ -146,9 +146,8 @@ def _resolve_config_flag(command: Command, absl_argv: list[str]) -> list[str]:
                 raise UnknownNameError.of(f"{command.name} preset", preset, presets)
             arg = f"--config={path}" + (f":{preset}" if preset else "")
         out.append(arg)
-    if not any(a.startswith("--config=") for a in out):
-        out.insert(0, f"--config={command.config_path}")
-    return out
+    chosen = [a for a in out if a.startswith("--config=")][-1:] or [f"--config={command.config_path}"]
+    return chosen + [a for a in out if not a.startswith("--config=")]  # the config first: fields apply over it
 
 
 def _presets_of(path: str) -> tuple[str, ...] | None:

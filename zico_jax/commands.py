@@ -110,7 +110,7 @@ def run_export_layers(config) -> None:
     rng = np.random.default_rng(config.seed)
     genotypes += [space.sample(rng) for _ in range(config.sample)]
     if not genotypes:
-        raise InputError("export-layers: no architectures; give --arch, --archs-file or --sample N")
+        raise InputError("export-layers: no architectures; give --arch ARCH, config.archs_file or config.sample")
     if not config.get("output"):
         raise InputError("export-layers: config.output (--output) is required: the CSV to write")
     keys = export_layer_list(space, genotypes, config.output, config.get("resolution"))

@@ -92,12 +92,12 @@ def data_dir(override: str | os.PathLike | None = None) -> pathlib.Path:
         p = pathlib.Path(explicit).expanduser()
         if p.is_dir():
             return p
-        raise DataNotFoundError(f"data folder {p} (from {origin}) does not exist; pass --data_dir or set {DATA_ENV} "
+        raise DataNotFoundError(f"data folder {p} (from {origin}) does not exist; set config.data_dir or {DATA_ENV} "
                                 "to an existing folder")
     if PACKAGED_DATA.is_dir():
         return PACKAGED_DATA
     raise DataNotFoundError(f"the data that ships with zico-jax is missing ({PACKAGED_DATA}): reinstall zico-jax, or "
-                            f"pass --data_dir or set {DATA_ENV} to a folder with the same layout")
+                            f"set config.data_dir or {DATA_ENV} to a folder with the same layout")
 
 
 def _check_choice(what: str, value: str, valid: tuple[str, ...]) -> None:
@@ -139,7 +139,7 @@ def _load_offline(dataset: str, split: str, folder) -> tuple[np.ndarray, np.ndar
         raise InputError(f"dataset {dataset!r} has no offline sample (only cifar10 does); use source='tfds'")
     path = data_dir(folder) / OFFLINE_FILE
     if not path.is_file():
-        raise DataNotFoundError(f"offline CIFAR-10 sample {path} not found; pass --data_dir or set {DATA_ENV} to the "
+        raise DataNotFoundError(f"offline CIFAR-10 sample {path} not found; set config.data_dir or {DATA_ENV} to the "
                                 "folder holding cifar10_sample/, or use source='tfds'")
     with np.load(path) as f:
         return f[f"x_{split}"], f[f"y_{split}"]

@@ -43,6 +43,7 @@ from zico_jax.from_config import space_from_config
 from zico_jax.metrics import kendall_tau, spearman_rho, top_k_precision
 from zico_jax.proxies.registry import parse_proxies
 from zico_jax.results import ResultsLog, read_rows, write_json
+from zico_jax.runtime import run_environment
 from zico_jax.sharding import is_writer
 from zico_jax.spaces import space_class
 
@@ -148,6 +149,8 @@ def _score_samples(config, space, out: pathlib.Path) -> list[dict[str, Any]]:
     proxies = parse_proxies(config.proxies)
     semantics = semantics_of(config, proxies, space)
     check_resumable(out, semantics)
+    if is_writer():
+        write_json(out / "config.json", {"config": config.to_dict(), "semantics": semantics, **run_environment()})
     rng = np.random.default_rng(config.arch_seed)
     archs = list(dict.fromkeys(str(space.sample(rng)) for _ in range(config.num_archs)))
     log = ResultsLog(out / "scores.jsonl")

@@ -34,7 +34,7 @@ from zico_jax.from_config import engine_from_config, space_from_config, zico_bc_
 from zico_jax.latency import export_layer_list
 from zico_jax.proxies.registry import parse_proxies
 from zico_jax.results import dumps
-from zico_jax.runtime import run_environment
+from zico_jax.runtime import git_commit, run_environment
 from zico_jax.search import format_summary, run_search_from_config
 from zico_jax.spaces.torch_import import load_torch_weights
 from zico_jax.train import train_from_config
@@ -93,7 +93,7 @@ def run_score(config) -> None:
     record = {"space": config.space, "num_batches": int(engine.xs.shape[0]), "batch_size": int(engine.xs.shape[1]),
               "beta": zico_bc_beta(space, config), "seed": int(config.seed), "dtype": str(engine.xs.dtype),
               "gradients": config.gradients, "count_transposed_conv": bool(config.count_transposed_conv),
-              "weights": config.get("weights") or "init", "version": __version__}
+              "weights": config.get("weights") or "init", "version": __version__, "git_commit": git_commit()}
     for g in genotypes:
         params = load_torch_weights(space, g, state_dict, engine.xs.dtype) if state_dict is not None else None
         result = engine.score_one(g, params)

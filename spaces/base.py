@@ -108,6 +108,8 @@ class Space(abc.ABC):
     # Whole-network latency tables are measured on this space's networks (NAS-Bench-201's device tables): a search
     # reports the found network's latency from the default table even without a latency budget.
     network_latency_tables: ClassVar[bool] = False
+    # The space's name in NASLib (NAS-Bench-Suite-Zero's files), where it has one.
+    naslib_name: ClassVar[str | None] = None
 
     @classmethod
     def options_for(cls, dataset: str | None, task: str | None = None) -> dict[str, Any]:

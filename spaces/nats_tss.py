@@ -294,6 +294,7 @@ class NB201Space(Space):
     # The classifier's ReLU is functional (`head/lastact` is its BN): NASWOT codes and Zen's pre-GAP map read it.
     activation_sites = {"relu_after": ("head/lastact",), "pre_gap": "head/lastact"}
     network_latency_tables = True  # BRP-NAS's and HELP's device tables cover all 15,625 cells
+    naslib_name = "nasbench201"
 
     def __init__(self, C: int = 16, N: int = 5, num_classes: int = 10, image_size: int = 32):
         self.C, self.N, self.num_classes, self.image_size = C, N, num_classes, image_size

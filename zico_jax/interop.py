@@ -66,6 +66,7 @@ from typing import Any, Iterable, Mapping
 
 from zico_jax.errors import InputError
 from zico_jax.results import dumps
+from zico_jax.spaces import space_class, space_names
 from zico_jax.spaces.nats_tss import EDGES, NB201Genotype, parse_genotype
 
 # naslib/search_spaces/nasbench201/conversions.py
@@ -81,7 +82,6 @@ NASLIB_DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120
 ACCURACY_COLUMNS = {"cifar10": "cifar10valid_valid", "cifar100": "cifar100_test",
                     "imagenet16_120": "imagenet16_120_test"}
 # Our space name -> NASLib's (the `<space>` of zc_<space>.json).
-NASLIB_SPACES = {"nats_tss": "nasbench201"}
 
 # NASLib's proxy names (tutorial/zc_intro.py) and ours: the same name wherever both have the proxy.
 NASLIB_PROXIES = ("epe_nas", "fisher", "grad_norm", "grasp", "jacov", "l2_norm", "nwot", "plain", "snip",
@@ -181,9 +181,13 @@ def import_zc_json(path: str | os.PathLike, space: str, dataset: str) -> list[di
 
 
 def _naslib_space(space: str) -> str:
-    if space not in NASLIB_SPACES:
-        raise InputError(f"space {space!r}: NAS-Bench-Suite-Zero interop supports {', '.join(NASLIB_SPACES)}")
-    return NASLIB_SPACES[space]
+    """NASLib's name of `space` (its declared `naslib_name`); the keys written here are NAS-Bench-201's."""
+    name = space_class(space).naslib_name
+    if name != "nasbench201":
+        supported = [n for n in space_names() if space_class(n).naslib_name == "nasbench201"]
+        raise InputError(f"space {space!r}: NAS-Bench-Suite-Zero interop supports {', '.join(supported)} "
+                         "(NAS-Bench-201's keys)")
+    return name
 
 
 def _our_dataset(dataset: str) -> str:

@@ -13,8 +13,9 @@ as it is measured, so a run stopped by a time limit still leaves what it measure
                random genotypes in calls of `--candidate-batch`: compile seconds (first call), steady candidates
                per second (the other calls), peak device memory, and the projected seconds for all 15,625.
   agreement    `--agree-archs` genotypes scored on the accelerator (supernet) and on the host CPU (tape backend)
-               with the same seeded weights and images: max relative difference of ZiCo in float64 and in float32 (float32 at the default
-               matmul precision, which may use TF32 on NVIDIA GPUs, and at "highest", which does not).
+               with the same seeded weights and images: max relative difference of ZiCo in float64 and in float32
+               (float32 at the default matmul precision, which may use TF32 on NVIDIA GPUs, and at "highest", which
+               does not).
 
 The time budget (`--budget-s`, default 420 s) is checked between sections and between calls; what did not fit is
 recorded as skipped rather than overrunning the device lease.

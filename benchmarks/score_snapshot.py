@@ -78,7 +78,7 @@ def every_space(out):
         ys = space.targets(xs, labels)
         engine = zj.Engine(space, xs, ys, ("zico", "zico_bc"), seed=3)
         genotypes = [space.sample(np.random.default_rng(s)) for s in (1, 2)]
-        for g, r in zip(genotypes, engine.score(genotypes)):
+        for _g, r in zip(genotypes, engine.score(genotypes)):
             out[f"space/{name}/{r.arch}"] = {p: _hex(v) for p, v in r.scores.items()}
 
 

@@ -12,7 +12,8 @@ Spaces are registered by name and built from configs and flags:
 
     >>> from zico_jax.spaces import get_space
     >>> space = get_space("nats_tss")
-    >>> g = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
+    >>> g = space.parse("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|"
+    ...                 "+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|")
     >>> space.params(g)
     1531546
 """
@@ -78,7 +79,8 @@ class Space(abc.ABC):
 
     `loss(outputs, targets)` is the training loss ZiCo differentiates (the mean over one mini-batch; a plain
     function, so that programs compiled for it are shared), `inputs(xs)` and `targets(xs, labels)` make the
-    task's inputs and targets from (N, B, H, W, C) images and (N, B) class labels. Defaults: softmax cross-entropy on the class labels.
+    task's inputs and targets from (N, B, H, W, C) images and (N, B) class labels. Defaults: softmax cross-entropy on
+    the class labels.
     """
 
     # What the space is, declared here so that nothing outside the space keeps a table keyed by its name:

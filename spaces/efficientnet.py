@@ -14,9 +14,9 @@ stages
   kernel in (3, 5); channels from the stage's list; repeats (MBConv blocks) from the stage's list; type "dw"
   (depthwise k x k, the regular MBConv) or "gc" (k x k group convolution, 32 channels per group).
 
-Network (`zico_jax.spaces.efficientnet_blocks`): stem 3x3 conv stride 2 (-> stem_channels) + BN + SiLU; per stage `repeats`
-MBConv blocks (expand 1x1 by the stage's fixed expansion, k x k spatial conv with the stage's stride on the first
-block, project 1x1, BN after each, SiLU after the first two, identity shortcut when the shape is kept, no
+Network (`zico_jax.spaces.efficientnet_blocks`): stem 3x3 conv stride 2 (-> stem_channels) + BN + SiLU; per stage
+`repeats` MBConv blocks (expand 1x1 by the stage's fixed expansion, k x k spatial conv with the stage's stride on the
+first block, project 1x1, BN after each, SiLU after the first two, identity shortcut when the shape is kept, no
 squeeze-excite); then the task head:
   * cls: 1x1 conv (-> head_channels, 1280) + BN + SiLU, global average pooling, dense with bias; loss: softmax
     cross-entropy on the class labels;
@@ -136,7 +136,8 @@ def _as_stages(stages) -> tuple[StageChoices, ...]:
 
 # The stage fields in code order: (name, choices of stage s).
 def _fields(s: StageChoices):
-    return (("kernel", KERNELS), ("channels", s.channels), ("repeats", s.repeats), ("type", efficientnet_blocks.CONV_TYPES))
+    return (("kernel", KERNELS), ("channels", s.channels), ("repeats", s.repeats),
+            ("type", efficientnet_blocks.CONV_TYPES))
 
 
 def parse_genotype(text: str, stages: Sequence[StageChoices] = DEFAULT_STAGES) -> EfficientNetGenotype:
@@ -190,7 +191,8 @@ class _EfficientNetSpace(StageChoiceCodec, Space):
 
     def backbone_plan(self, g: EfficientNetGenotype, image_hw: tuple[int, int]):
         """(plan nodes, [(value index, (H, W, C)) of each stage's output]); block names `s{stage}_b{block}`."""
-        plan = [("stem", efficientnet_blocks.ConvBN, (("features", self.stem_channels), ("kernel_size", 3), ("stride", 2)), (0,))]
+        plan = [("stem", efficientnet_blocks.ConvBN,
+                 (("features", self.stem_channels), ("kernel_size", 3), ("stride", 2)), (0,))]
         h, w, c = efficientnet_blocks.down(image_hw[0], 2), efficientnet_blocks.down(image_hw[1], 2), self.stem_channels
         outputs = []
         for i, (s, gene) in enumerate(zip(self.stages, g.stages)):

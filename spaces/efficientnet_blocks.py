@@ -1,5 +1,5 @@
-"""Flax building blocks of ZiCo-BC's EfficientNet/DONNA-style spaces (`zico_jax.spaces.efficientnet`), and the plan machinery
-shared with the FFNet space (`zico_jax.spaces.ffnet`).
+"""Flax building blocks of ZiCo-BC's EfficientNet/DONNA-style spaces (`zico_jax.spaces.efficientnet`), and the plan
+machinery shared with the FFNet space (`zico_jax.spaces.ffnet`).
 
 A network of these spaces is a *plan*: a tuple of nodes `(name, fn, kwargs, inputs)`, value 0 being the image batch
 and node k making value k + 1 (the tape's convention, `zico_jax.tape`). `name` is the node's key in the params
@@ -101,7 +101,8 @@ class BiasConv(nn.Module):
     @nn.compact
     def __call__(self, x):
         k, fan_in = self.kernel_size, x.shape[-1] * self.kernel_size**2
-        kernel = self.param("kernel", nn_layers.torch_uniform_init(fan_in), (k, k, x.shape[-1], self.features), self.dtype)
+        kernel = self.param("kernel", nn_layers.torch_uniform_init(fan_in), (k, k, x.shape[-1], self.features),
+                            self.dtype)
         bias_init = (nn_layers.torch_uniform_init(fan_in) if self.bias_value is None
                      else nn.initializers.constant(self.bias_value))
         bias = self.param("bias", bias_init, (self.features,), self.dtype)

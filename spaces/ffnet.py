@@ -12,8 +12,8 @@ Genotype: one `c{channels}_b{blocks}_{type}` per stage, the 4 stages joined by '
   channels and blocks from the stage's lists; type "conv" (regular 3x3 convolutions) or "gc" (3x3 group
   convolutions, 32 channels per group; `ffnet_blocks.block_groups`).
 
-Network (`zico_jax.spaces.ffnet_blocks`): stem of two 3x3 stride-2 conv + BN + ReLU (-> stem_channels, stride 4); per stage
-`blocks` ResNet basic blocks (the stage's stride on the first; 1x1 conv + BN shortcut when the shape changes);
+Network (`zico_jax.spaces.ffnet_blocks`): stem of two 3x3 stride-2 conv + BN + ReLU (-> stem_channels, stride 4); per
+stage `blocks` ResNet basic blocks (the stage's stride on the first; 1x1 conv + BN shortcut when the shape changes);
 the FFNet "up"-like head: each stage output projected by 1x1 conv + BN + ReLU to head_channels, bilinearly
 upsampled to stage 0's size and summed, 3x3 conv + BN + ReLU, 1x1 classifier with bias, logits bilinearly
 upsampled to the image size. Loss: pixel-wise softmax cross-entropy (`zico_jax.nn.losses.pixel_cross_entropy`, labels
@@ -186,7 +186,8 @@ class FFNetSegSpace(StageChoiceCodec, Space):
         g = self._as_genotype(genotype)
         image_hw = (self.image_size, self.image_size)
         plan = [("stem", ffnet_blocks.Stem, (("channels", self.stem_channels),), (0,))]
-        h, w = efficientnet_blocks.down(efficientnet_blocks.down(image_hw[0], 2), 2), efficientnet_blocks.down(efficientnet_blocks.down(image_hw[1], 2), 2)
+        h, w = (efficientnet_blocks.down(efficientnet_blocks.down(image_hw[0], 2), 2),
+                efficientnet_blocks.down(efficientnet_blocks.down(image_hw[1], 2), 2))
         outputs = []
         for i, (s, gene) in enumerate(zip(self.stages, g.stages)):
             for j in range(gene.blocks):

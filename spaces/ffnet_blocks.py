@@ -63,7 +63,8 @@ class BasicBlock(nn.Module):
     @nn.compact
     def __call__(self, x):
         cin, f = x.shape[-1], self.features
-        y = efficientnet_blocks.ConvBN(f, 3, self.stride, block_groups(cin, f, self.conv_type), "relu", self.dtype, name="conv1")(x)
+        y = efficientnet_blocks.ConvBN(f, 3, self.stride, block_groups(cin, f, self.conv_type), "relu", self.dtype,
+                                       name="conv1")(x)
         y = efficientnet_blocks.ConvBN(f, 3, 1, block_groups(f, f, self.conv_type), "none", self.dtype, name="conv2")(y)
         if self.stride != 1 or cin != f:
             x = efficientnet_blocks.ConvBN(f, 1, self.stride, act="none", dtype=self.dtype, name="shortcut")(x)
@@ -113,7 +114,8 @@ def _basic_block_layers(path, kw, shapes):
     (h, w, c), = shapes
     f, stride, kind = kw["features"], kw["stride"], kw["conv_type"]
     conv1 = efficientnet_blocks.conv_info(f"{path}/conv1/conv", c, f, 3, stride, (h, w), block_groups(c, f, kind))
-    out = [conv1, efficientnet_blocks.conv_info(f"{path}/conv2/conv", f, f, 3, 1, conv1.out_hw, block_groups(f, f, kind))]
+    out = [conv1,
+           efficientnet_blocks.conv_info(f"{path}/conv2/conv", f, f, 3, 1, conv1.out_hw, block_groups(f, f, kind))]
     if stride != 1 or c != f:
         out.append(efficientnet_blocks.conv_info(f"{path}/shortcut/conv", c, f, 1, stride, (h, w)))
     return out, (*conv1.out_hw, f)
@@ -121,10 +123,13 @@ def _basic_block_layers(path, kw, shapes):
 
 def _segmentation_layers(path, kw, shapes):
     f, (h0, w0, _) = kw["head_channels"], kw["level_shapes"][0]
-    out = [efficientnet_blocks.conv_info(f"{path}/proj_{i}/conv", c, f, 1, 1, (h, w)) for i, (h, w, c) in enumerate(kw["level_shapes"])]
+    out = [efficientnet_blocks.conv_info(f"{path}/proj_{i}/conv", c, f, 1, 1, (h, w))
+           for i, (h, w, c) in enumerate(kw["level_shapes"])]
     out.append(efficientnet_blocks.conv_info(f"{path}/fuse/conv", f, f, 3, 1, (h0, w0)))
-    out.append(efficientnet_blocks.conv_info(f"{path}/classifier", f, kw["num_classes"], 1, 1, (h0, w0), bn=False, bias=True))
+    out.append(efficientnet_blocks.conv_info(f"{path}/classifier", f, kw["num_classes"], 1, 1, (h0, w0),
+                                             bn=False, bias=True))
     return out, (*kw["image_hw"], kw["num_classes"])
 
 
-efficientnet_blocks.LAYER_TABLES.update({Stem: _stem_layers, BasicBlock: _basic_block_layers, SegmentationHead: _segmentation_layers})
+efficientnet_blocks.LAYER_TABLES.update({Stem: _stem_layers, BasicBlock: _basic_block_layers,
+                                         SegmentationHead: _segmentation_layers})

@@ -74,7 +74,8 @@ class MaskedConv(nn.Module):
     @nn.compact
     def __call__(self, x, active_in: Active = None, active_out: Active = None):
         in_ch, k = x.shape[-1], self.kernel_size
-        kernel = self.param("kernel", nn_layers.torch_uniform_init(in_ch * k * k), (k, k, in_ch, self.features), self.dtype)
+        kernel = self.param("kernel", nn_layers.torch_uniform_init(in_ch * k * k), (k, k, in_ch, self.features),
+                            self.dtype)
         kernel = masked_kernel(kernel, active_in, active_out)
         pad = k // 2
         return jax.lax.conv_general_dilated(
@@ -144,7 +145,8 @@ def standalone_params(wide_params, standalone_shapes):
             raise TypeError(f"standalone_params: {'/'.join(path)} is a leaf in the standalone tree, not a module")
         missing = sorted(set(like) - set(wide))
         if missing:
-            raise UnknownNameError(f"standalone_params: {'/'.join(path + (missing[0],))} is not in the wide network's params")
+            raise UnknownNameError(f"standalone_params: {'/'.join(path + (missing[0],))} "
+                                   "is not in the wide network's params")
         out = {}
         scale = None
         if "kernel" in like and not hasattr(like["kernel"], "keys"):

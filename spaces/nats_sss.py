@@ -119,7 +119,8 @@ class SSSEdge(nn.Module):
     @nn.compact
     def __call__(self, x, active_in=None, active_out=None):
         if self.op == "nor_conv_3x3":
-            return masked_layers.MaskedReLUConvBN(self.features, 3, dtype=self.dtype, name="nor_conv_3x3")(x, active_in, active_out)
+            return masked_layers.MaskedReLUConvBN(self.features, 3, dtype=self.dtype, name="nor_conv_3x3")(
+                x, active_in, active_out)
         if self.op == "identity":
             return x
         reduced = FactorizedReduce(self.features, self.dtype, name="skip_connect")(x, active_in, active_out)
@@ -186,7 +187,8 @@ class SSSHead(nn.Module):
     @nn.compact
     def __call__(self, x, active_in=None):
         x = nn.relu(masked_layers.MaskedBatchNorm(self.dtype, name="lastact")(x, active_in))
-        return masked_layers.MaskedDense(self.num_classes, self.dtype, name="classifier")(jnp.mean(x, axis=(1, 2)), active_in)
+        return masked_layers.MaskedDense(self.num_classes, self.dtype, name="classifier")(
+            jnp.mean(x, axis=(1, 2)), active_in)
 
 
 def cell_skip(channels: Optional[Sequence[int]], pos_in: int, pos_out: int) -> str:

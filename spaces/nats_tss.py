@@ -63,7 +63,8 @@ class NB201Genotype:
     def __str__(self) -> str:
         nodes = []
         for node in (1, 2, 3):
-            nodes.append("|" + "|".join(f"{self.ops[e]}~{src}" for e, (dst, src) in enumerate(EDGES) if dst == node) + "|")
+            nodes.append("|" + "|".join(f"{self.ops[e]}~{src}" for e, (dst, src) in enumerate(EDGES) if dst == node)
+                         + "|")
         return "+".join(nodes)
 
 
@@ -86,9 +87,11 @@ def parse_genotype(text: str) -> NB201Genotype:
         for edge in edges:
             op, sep, src = edge.partition("~")
             if not sep or not src.isdigit():
-                raise GenotypeError(f"NAS-Bench-201 genotype {text!r}: edge {edge!r} of node {node} must be 'op~source'")
+                raise GenotypeError(f"NAS-Bench-201 genotype {text!r}: "
+                                    f"edge {edge!r} of node {node} must be 'op~source'")
             if op not in OPS:
-                raise GenotypeError(f"NAS-Bench-201 genotype {text!r}: unknown op {op!r}; expected one of {', '.join(OPS)}")
+                raise GenotypeError(f"NAS-Bench-201 genotype {text!r}: "
+                                    f"unknown op {op!r}; expected one of {', '.join(OPS)}")
             src_i = int(src)
             if src_i >= node:
                 raise GenotypeError(
@@ -187,7 +190,8 @@ class Stem(nn.Module):
 
     @nn.compact
     def __call__(self, x):
-        return nn_layers.TrainBatchNorm(self.dtype, name="bn")(nn_layers.TorchConv(self.features, 3, dtype=self.dtype, name="conv")(x))
+        return nn_layers.TrainBatchNorm(self.dtype, name="bn")(
+            nn_layers.TorchConv(self.features, 3, dtype=self.dtype, name="conv")(x))
 
 
 class ClassifierHead(nn.Module):
@@ -366,7 +370,8 @@ class NB201Space(Space):
             for e in range(NUM_EDGES):
                 for name, k in CONV_KERNEL.items():
                     if g is None or g.ops[e] == name:
-                        out.append(LayerInfo(f"cells_{i}/edge_{e}/{name}/conv", "conv", ch, ch, k, 1, (hw, hw), (hw, hw), bn=True))
+                        out.append(LayerInfo(f"cells_{i}/edge_{e}/{name}/conv", "conv", ch, ch, k, 1, (hw, hw),
+                                             (hw, hw), bn=True))
         c_last = 4 * self.C
         out.append(LayerInfo("head/classifier", "dense", c_last, self.num_classes, 1, 1, (1, 1), (1, 1), bias=True))
         return out

@@ -42,7 +42,8 @@ def import_state_dict(
     missing = sorted(set(names) - set(state_dict))
     if missing:
         raise WeightImportError(f"weights: missing key {missing[0]!r} ({len(missing)} missing in all)")
-    unexpected = sorted(k for k in state_dict if k not in names and not k.endswith(IGNORED_SUFFIXES) and k not in ("x", "y"))
+    unexpected = sorted(k for k in state_dict
+                        if k not in names and not k.endswith(IGNORED_SUFFIXES) and k not in ("x", "y"))
     if unexpected:
         raise WeightImportError(f"weights: unexpected key {unexpected[0]!r} for this architecture")
     params: dict = {}

@@ -234,7 +234,8 @@ class ZenNASSpace(Space):
 
     def search_params(self, genotype) -> int:
         """The official `get_model_size()` the search checks against its params budget: the network WITH residual
-        links (BN, no SE), whatever this space's `residual` / `se`: see `zico_jax.spaces.zennas_mutation.search_params`."""
+        links (BN, no SE), whatever this space's `residual` / `se`: see
+        `zico_jax.spaces.zennas_mutation.search_params`."""
         return mutation.search_params(genotype, self.num_classes)
 
     def arch_id(self, genotype) -> int:
@@ -246,7 +247,8 @@ class ZenNASSpace(Space):
         if genotype is None:
             raise NotImplementedError("zennas_imagenet has no whole-space network: genotypes have variable length "
                                       "and widths; use the standalone network (model(g)) or the tape backend")
-        return zennas_blocks.ZenNASNetwork(plan(_as_genotype(genotype), self.residual, self.se), self.num_classes, dtype)
+        return zennas_blocks.ZenNASNetwork(plan(_as_genotype(genotype), self.residual, self.se), self.num_classes,
+                                           dtype)
 
     def input_shape(self, batch: int = 1) -> tuple[int, int, int, int]:
         return (batch, self.image_size, self.image_size, 3)

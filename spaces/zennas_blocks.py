@@ -79,7 +79,8 @@ class SqueezeExcite(nn.Module):
     def __call__(self, x):
         c = x.shape[-1]
         s = jnp.mean(x, axis=(1, 2), keepdims=True)
-        s = nn.relu(BatchNorm(self.dtype, name="reduce_bn")(nn_layers.TorchConv(se_channels(c), 1, dtype=self.dtype, name="reduce")(s)))
+        s = nn.relu(BatchNorm(self.dtype, name="reduce_bn")(
+            nn_layers.TorchConv(se_channels(c), 1, dtype=self.dtype, name="reduce")(s)))
         s = BatchNorm(self.dtype, name="expand_bn")(nn_layers.TorchConv(c, 1, dtype=self.dtype, name="expand")(s))
         return x * jax.nn.sigmoid(s)
 
@@ -112,7 +113,8 @@ class IDWUnit(nn.Module):
             y = SqueezeExcite(self.dtype, name="se")(y)
         y = ConvBN(self.features, 1, relu=False, dtype=self.dtype, name="project")(y)
         if self.shortcut == "proj":
-            y = y + BatchNorm(self.dtype, name="proj_bn")(ProjConv(self.features, self.stride, self.dtype, name="proj")(x))
+            y = y + BatchNorm(self.dtype, name="proj_bn")(
+                ProjConv(self.features, self.stride, self.dtype, name="proj")(x))
         elif self.shortcut == "identity":
             y = y + x
         elif self.shortcut != "none":

@@ -11,8 +11,8 @@ import sys
 import pytest
 from conftest import DATA, ROOT
 
-from zico_jax.configs.ablate import get_config
 from zico_jax import ablation as A
+from zico_jax.configs.ablate import get_config
 
 PROXIES = ("zico", "params", "flops")
 COLUMNS = ("cifar10valid_valid", "cifar10_test")
@@ -124,7 +124,8 @@ def test_suite_zero_protocol_is_1000_archs_times_10_seeds(tmp_path):
         assert [seed for seed, _ in mine] == list(range(10))
         assert all(run.num_archs == 1000 and run.arch_seed == seed and run.seed == seed for seed, run in mine)
         assert len({run.output_dir for _, run in mine}) == 10
-    assert runs[0][2].batch_size == 4 and runs[0][2].space_options.to_dict() == {"C": 4, "N": 1}  # settings pass through
+    # settings pass through
+    assert runs[0][2].batch_size == 4 and runs[0][2].space_options.to_dict() == {"C": 4, "N": 1}
     assert not any(tmp_path.iterdir())
 
 

@@ -10,8 +10,8 @@ import sys
 import pytest
 from conftest import DATA, ROOT
 
-from zico_jax.configs.correlation import get_config
 from zico_jax import correlation as C
+from zico_jax.configs.correlation import get_config
 from zico_jax.engine import Engine
 from zico_jax.groundtruth import load_nb201
 from zico_jax.spaces import get_space

@@ -484,8 +484,8 @@ def test_official_preset_runs_with_the_params_objective(tmp_path):
 
 def test_imagenet_scoring_batches(monkeypatch):
     """dataset imagenet2012: num_batches x batch_size training images at the space's input size from tfds."""
-    from zico_jax.configs.search import get_config
     from zico_jax import engine, train_data
+    from zico_jax.configs.search import get_config
     from zico_jax.search import from_config
 
     seen = {}

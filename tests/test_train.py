@@ -7,8 +7,8 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from zico_jax.configs.train import get_config
 from zico_jax import train as T
+from zico_jax.configs.train import get_config
 from zico_jax.nn.layers import TrainBatchNorm
 from zico_jax.spaces import get_space
 from zico_jax.train_data import ArrayData
@@ -51,9 +51,11 @@ def test_bn_init_and_scoring_mode_are_stateless_and_unchanged(bn_case):
     # The pre-change implementation, op for op: scoring (params only) must stay bit-identical.
     mean = jnp.mean(x, axis=(0, 1, 2))
     var = jnp.mean(jnp.square(x - mean), axis=(0, 1, 2))
-    assert np.array_equal(np.asarray(y), np.asarray((x - mean) * jax.lax.rsqrt(var + EPS) * params["scale"] + params["bias"]))
+    assert np.array_equal(np.asarray(y),
+                          np.asarray((x - mean) * jax.lax.rsqrt(var + EPS) * params["scale"] + params["bias"]))
     tiny = get_space("nats_tss", C=4, N=1)
-    assert set(jax.eval_shape(tiny.model(tiny.parse(BEST)).init, jax.random.key(0), jnp.zeros((1, 8, 8, 3)))) == {"params"}
+    assert set(jax.eval_shape(tiny.model(tiny.parse(BEST)).init, jax.random.key(0),
+                              jnp.zeros((1, 8, 8, 3)))) == {"params"}
 
 
 def test_bn_running_statistics_and_eval_mode_match_pytorch(bn_case):

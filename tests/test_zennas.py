@@ -116,14 +116,14 @@ def test_layer_table_matches_the_network(options):
 
 def test_residual_shortcuts_follow_the_official_rules():
     g = parse_genotype(TINY[1])
-    shortcuts = {n: dict(kw)["shortcut"] for n, kind, kw in __import__("zico_jax.spaces.zennas").spaces.zennas.plan(g, True)
-                 if kind == "unit"}
+    shortcuts = {n: dict(kw)["shortcut"]
+                 for n, kind, kw in __import__("zico_jax.spaces.zennas").spaces.zennas.plan(g, True) if kind == "unit"}
     # ResBlockProj for the first unit of each block; ResBlock projects when stride 2 or widths differ
     assert shortcuts == {"b2_s0_u0": "proj", "b2_s0_u1": "proj", "b1_s0_u0": "proj", "b1_s0_u1": "proj",
                          "b2_s1_u0": "proj", "b2_s1_u1": "proj"} | {}
     g = parse_genotype("SuperConvK3BNRELU(3,8,2,1)SuperResIDWE1K3(8,8,1,8,2)SuperConvK1BNRELU(8,16,1,1)")
-    shortcuts = {n: dict(kw)["shortcut"] for n, kind, kw in __import__("zico_jax.spaces.zennas").spaces.zennas.plan(g, True)
-                 if kind == "unit"}
+    shortcuts = {n: dict(kw)["shortcut"]
+                 for n, kind, kw in __import__("zico_jax.spaces.zennas").spaces.zennas.plan(g, True) if kind == "unit"}
     assert shortcuts == {"b1_s0_u0": "proj", "b1_s0_u1": "identity", "b1_s1_u0": "identity",
                          "b1_s1_u1": "identity"}
 

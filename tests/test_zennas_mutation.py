@@ -1,5 +1,6 @@
-"""The official Zen-NAS / ZiCo search mutation (zico_jax.spaces.zennas_mutation): hand-derived candidate lists, the split rule,
-the search's layer count and FLOPs against the released networks, mutation validity, and a short evolution run."""
+"""The official Zen-NAS / ZiCo search mutation (zico_jax.spaces.zennas_mutation): hand-derived candidate lists, the
+split rule, the search's layer count and FLOPs against the released networks, mutation validity, and a short
+evolution run."""
 
 import collections
 import dataclasses

@@ -80,7 +80,8 @@ def beta_sweep(archs: Sequence[str], zico, penalty, accuracy, betas: Sequence[fl
         s = zico - beta * penalty
         top = np.argsort(-s, kind="stable")[:top_k]
         row = {"beta": float(beta), "kendall_tau": kendall_tau(s, accuracy), "spearman_rho": spearman_rho(s, accuracy),
-               "top10pct_precision": top_k_precision(s, accuracy), f"top{top_k}_mean_accuracy": float(accuracy[top].mean()),
+               "top10pct_precision": top_k_precision(s, accuracy),
+               f"top{top_k}_mean_accuracy": float(accuracy[top].mean()),
                "top1_arch": archs[top[0]], "top1_accuracy": float(accuracy[top[0]])}
         if depth is not None:
             row[f"top{top_k}_mean_depth"] = float(np.asarray(depth, np.float64)[top].mean())

@@ -2,7 +2,8 @@
 
     zico correlate --config.num_archs=50 --config.output_dir=runs/nb201
     zico search --config=zico_imagenet_450m --config.data_dir=/data/tfds --config.output_dir=runs/zico_450m
-    zico score --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|' --json
+    zico score --json \
+        --arch '|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
     zico data fetch nasbench101
     zico --version
 

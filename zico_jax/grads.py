@@ -31,8 +31,8 @@ loss alone with those statistics supplied as the BN's `batch_stats` collection (
 mode), so they are constants. Why: statistics of a batch of one sample are degenerate (variance 0 wherever the
 map is 1x1, e.g. before the classifier, and instance normalisation elsewhere: a different network from the one
 the per-batch gradients see), while differentiating through the mini-batch statistics would couple the samples
-(sample i's "gradient" would carry terms from every other sample of its mini-batch through mu_B and var_B). The forward values are exactly
-the train-mode ones. Layout: leaves (N * B, *shape), samples of mini-batch 0 first.
+(sample i's "gradient" would carry terms from every other sample of its mini-batch through mu_B and var_B). The
+forward values are exactly the train-mode ones. Layout: leaves (N * B, *shape), samples of mini-batch 0 first.
 
 Example:
     >>> loss = classification_loss(model.apply)

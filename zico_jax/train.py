@@ -226,7 +226,8 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
 
     def save(step):
         if manager is not None and step not in manager.all_steps():
-            manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta)))
+            manager.save(step, args=ocp.args.Composite(state=ocp.args.StandardSave(state),
+                                                       meta=ocp.args.JsonSave(meta)))
 
     def record(row):
         if out is not None:

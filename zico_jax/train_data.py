@@ -38,8 +38,8 @@ class ArrayData:
         while True:
             epoch, i = divmod(step, self.steps_per_epoch)
             order = np.random.default_rng([self.seed, epoch]).permutation(len(self.x))
-            for i in range(i, self.steps_per_epoch):
-                idx = order[i * self.batch_size:(i + 1) * self.batch_size]
+            for k in range(i, self.steps_per_epoch):
+                idx = order[k * self.batch_size:(k + 1) * self.batch_size]
                 yield self.x[idx], self.y[idx]
             step = (epoch + 1) * self.steps_per_epoch
 

@@ -1,4 +1,5 @@
-"""The correlation config a user runs by path: `python experiments/correlation.py --config=experiments/configs/correlation.py:PRESET`
+"""The correlation config a user runs by path:
+`python experiments/correlation.py --config=experiments/configs/correlation.py:PRESET`
 (`zico correlate --config=PRESET` is the same). Its fields, defaults and presets are the library's:
 `zico_jax/configs/correlation.py`. Copy this file to start a config of your own.
 """

@@ -11,8 +11,8 @@ Fields: the scoring fields (`zico_jax.configs.scoring`), and
   json                   one JSON object per architecture per line (else a readable line).
 
 Example:
-    zico score --config.archs="('|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|',)" \
-        --config.json=True
+    ARCH='|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|'
+    zico score --config.archs="('$ARCH',)" --config.json=True
 """
 
 import ml_collections

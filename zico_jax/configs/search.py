@@ -23,7 +23,8 @@ Fields:
   resume                 continue from the latest checkpoint in output_dir (default True).
   groundtruth            benchmark table for the report (None: the space's default where one exists).
 
-Presets (`--config=NAME`, or `--config=experiments/configs/search.py:NAME`; `get_config()` / no NAME is "default", the config above):
+Presets (`--config=NAME`, or `--config=experiments/configs/search.py:NAME`; `get_config()` / no NAME is "default",
+the config above):
   zico_imagenet_450m, zico_imagenet_600m, zico_imagenet_1g
                          the three official ZiCo ImageNet searches (SLDGroup/ZiCo scripts/ZiCo_NAS_ImageNet_flops
                          {450M,600M,1G}.sh): see OFFICIAL_IMAGENET_SEARCHES below for every flag and where it went.

@@ -8,7 +8,8 @@ Fields:
   genotype               the network to train, in the space's string form (required).
   dataset, data_source   cifar10 | cifar100 | imagenet16_120 | imagenet2012; offline (the bundled CIFAR-10 sample:
                          1,000 train images, evaluated on its 1,000 held-out test images) | tfds.
-  data_dir               offline: the zico-jax data folder (None: $ZICO_JAX_DATA, else the packaged data); tfds: its data_dir.
+  data_dir               offline: the zico-jax data folder (None: $ZICO_JAX_DATA, else the packaged data); tfds: its
+                         data_dir.
   limit_train, limit_eval  keep this many training / evaluation images (None: all): a fixed random subset (the
                          same for every seed; the offline sample is sorted by class); imagenet2012: the first ones.
   num_epochs, num_steps  training length; num_steps, when set, is the total number of steps instead.

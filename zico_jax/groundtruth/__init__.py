@@ -2,7 +2,8 @@
 
 `GroundTruth` (the table) and `load_table` (generic CSV) in `table`; one loader per benchmark, registered by
 space name (`registry`), reading the offline tables of the shared data folder or the official files:
-`nb201` (NAS-Bench-201 / NATS-Bench-TSS), `nats_sss` (NATS-Bench-SSS, official file only), `nasbench101`, `transnas101` (micro and macro, per task).
+`nb201` (NAS-Bench-201 / NATS-Bench-TSS), `nats_sss` (NATS-Bench-SSS, official file only), `nasbench101`,
+`transnas101` (micro and macro, per task).
 """
 
 from zico_jax.groundtruth.nasbench101 import load_nb101  # noqa: E402  (registers)

@@ -94,8 +94,9 @@ class NetworkLatencyTable:
         c = self._col(device)
         value = float(self._values[self._row_of(arch), c])
         if math.isnan(value):
-            raise UnknownNameError(f"architecture {str(arch)!r} was not measured on device {self._devices[c]!r} in latency "
-                           f"table {self._name!r} ({self.count(self._devices[c])} of {len(self)} archs were)")
+            raise UnknownNameError(f"architecture {str(arch)!r} was not measured on device {self._devices[c]!r} "
+                                   f"in latency table {self._name!r} "
+                                   f"({self.count(self._devices[c])} of {len(self)} archs were)")
         return value
 
     def values(self, archs: Iterable, device: Optional[str] = None) -> np.ndarray:

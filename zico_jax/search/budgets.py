@@ -141,5 +141,6 @@ def budgets_from_config(space, limits: dict, latency_table=None) -> Budgets:
     limits = dict(limits or {})
     unknown = sorted(set(limits) - set(BUDGET_NAMES))
     if unknown:
-        raise InputError(f"unknown budget(s) {', '.join(map(repr, unknown))}; expected any of {', '.join(BUDGET_NAMES)}")
+        raise InputError(f"unknown budget(s) {', '.join(map(repr, unknown))}; "
+                         f"expected any of {', '.join(BUDGET_NAMES)}")
     return make_budgets(space, latency_table=latency_table, **{k: v for k, v in limits.items() if v is not None})

@@ -173,7 +173,8 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
                 scores = [_finite(row[proxy]) for row in rows]
                 search.accept(state, [row["arch"] for row in rows], scores)
                 if mode == "pareto":
-                    state.front = pareto.update_front(state.front, [[r["arch"], s, r["latency"]] for r, s in zip(rows, scores)])
+                    state.front = pareto.update_front(state.front,
+                                                      [[r["arch"], s, r["latency"]] for r, s in zip(rows, scores)])
                 state.iteration += k
                 for row in rows:
                     if row["iteration"] > logged_through:
@@ -276,7 +277,8 @@ def format_summary(summary: dict) -> str:
     best = summary.get("best")
     if best:
         lines.append(f"- best: `{best['arch']}` score {best['score']:.6g}, params {best.get('params')}, "
-                     f"flops {best.get('flops')}" + (f", latency {best['latency']:.4g} ms" if "latency" in best else ""))
+                     f"flops {best.get('flops')}"
+                     + (f", latency {best['latency']:.4g} ms" if "latency" in best else ""))
     truth = summary.get("groundtruth")
     if truth:
         col = truth["column"]

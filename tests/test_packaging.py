@@ -3,6 +3,8 @@ lowest-versions constraints (.ci/lowest_constraints.txt) are exactly setup.py's 
 
 import importlib.util
 import pathlib
+import subprocess
+import sys
 
 import pytest
 from packaging.requirements import Requirement
@@ -51,3 +53,26 @@ def test_every_requirement_has_a_lower_bound():
     assert [p.split("==")[0] for p in pins] == list(REQUIRES)
     with pytest.raises(ValueError):
         LC.lowest_pins(["jax<0.13"])
+
+
+def test_ruff_is_clean():
+    """The lint and import-order rules of ruff.toml hold over the whole repository."""
+    ruff = pytest.importorskip("ruff")
+    binary = pathlib.Path(ruff.find_ruff_bin())
+    result = subprocess.run([str(binary), "check", "--no-cache", "."], cwd=ROOT, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stdout[-3000:]
+
+
+def test_one_version_string():
+    """setup.py reads zico_jax/version.py (no literal version of its own); the package and `zico --version`
+    agree with it."""
+    import zico_jax
+    from zico_jax import cli
+
+    text = (ROOT / "zico_jax" / "version.py").read_text()
+    assert f'__version__ = "{zico_jax.__version__}"' in text
+    assert "version=VERSION" in (ROOT / "setup.py").read_text() and "version" not in KWARGS
+    assert subprocess.run([sys.executable, "-c", "from zico_jax import cli; cli.main(['--version'])"],
+                          capture_output=True, text=True, check=True).stdout.strip() == f"zico-jax {zico_jax.__version__}"
+    assert cli.main(["--version"]) == 0

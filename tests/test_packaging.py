@@ -73,6 +73,7 @@ def test_one_version_string():
     text = (ROOT / "zico_jax" / "version.py").read_text()
     assert f'__version__ = "{zico_jax.__version__}"' in text
     assert "version=VERSION" in (ROOT / "setup.py").read_text() and "version" not in KWARGS
-    assert subprocess.run([sys.executable, "-c", "from zico_jax import cli; cli.main(['--version'])"],
-                          capture_output=True, text=True, check=True).stdout.strip() == f"zico-jax {zico_jax.__version__}"
+    printed = subprocess.run([sys.executable, "-c", "from zico_jax import cli; cli.main(['--version'])"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    assert printed == f"zico-jax {zico_jax.__version__}"
     assert cli.main(["--version"]) == 0

@@ -47,11 +47,12 @@ sys.path[:0] = [ROOT, os.path.join(ROOT, "benchmarks")]
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 
-from zico_jax import engine as engine_module  # noqa: E402
 from zico_jax import grads as G  # noqa: E402
 from zico_jax import tape as tape_module  # noqa: E402
 from zico_jax.data import load_images, make_batches  # noqa: E402
 from zico_jax.engine import Engine  # noqa: E402
+from zico_jax.engine import _supernet as supernet_backend  # noqa: E402
+from zico_jax.engine import _tape as tape_backend  # noqa: E402
 from zico_jax.proxies.zico import zico_statistic  # noqa: E402
 from zico_jax.sharding import candidate_mesh  # noqa: E402
 from zico_jax.spaces import get_space  # noqa: E402
@@ -90,7 +91,7 @@ def machine_info() -> dict:
 def clear_compilation_caches() -> None:
     """Forget every compiled executable: jax's caches and the engine's / tape's lru caches of jitted functions."""
     jax.clear_caches()
-    for module in (engine_module, tape_module):
+    for module in (supernet_backend, tape_backend, tape_module):
         for value in vars(module).values():
             if hasattr(value, "cache_clear"):
                 value.cache_clear()

@@ -82,7 +82,7 @@ def test_run_writes_the_tables_and_agrees_with_the_correlation_run(tmp_path):
     assert float(table[0]["tau_overall"]) == pytest.approx(
         B.kendall_tau([r["zico"] for r in rows], depth), abs=1e-12)
     assert len(rows) == 12 and report["n"] == 12
-    with pytest.raises(ValueError, match="'nasbench101': bias descriptors are defined for nats_tss, nats_sss, zennas"):
+    with pytest.raises(ValueError, match="'nasbench101': bias descriptors are defined for nats_sss, nats_tss, zennas"):
         c.space = "nasbench101"
         B.run_bias(c)
     with pytest.raises(ValueError, match="config.beta > 0"):

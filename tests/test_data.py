@@ -56,7 +56,7 @@ def test_data_dir_missing_packaged_data_names_it_and_the_fix(monkeypatch, tmp_pa
     with pytest.raises(D.DataNotFoundError) as err:
         D.data_dir()
     msg = str(err.value)
-    assert str(D.PACKAGED_DATA) in msg and "--data_dir" in msg and D.DATA_ENV in msg
+    assert str(D.PACKAGED_DATA) in msg and "config.data_dir" in msg and D.DATA_ENV in msg
     assert isinstance(err.value, FileNotFoundError)
 
 

@@ -45,7 +45,7 @@ from zico_jax.proxies.registry import parse_proxies
 from zico_jax.results import ResultsLog, read_rows, write_json
 from zico_jax.runtime import run_environment
 from zico_jax.sharding import is_writer
-from zico_jax.spaces import space_class
+from zico_jax.spaces import space_class, space_names
 
 
 def penalties(zico: np.ndarray, zico_bc: np.ndarray, beta0: float) -> np.ndarray:
@@ -95,8 +95,9 @@ def run_bias(config) -> dict[str, Any]:
     bias.{md,csv,json}, beta_sweep.csv and the plots to config.output_dir."""
     declared = space_class(config.space)
     if not declared.descriptors:
-        raise InputError(f"config.space {config.space!r} declares no architecture descriptors (depth, width) for the "
-                         "bias study")
+        described = [name for name in space_names() if space_class(name).descriptors]
+        raise InputError(f"config.space {config.space!r}: bias descriptors are defined for {', '.join(described)} "
+                         "(the spaces that declare Space.descriptors)")
     if not {"zico", "zico_bc"} <= set(config.proxies.split(",")) or not (config.beta or 0) > 0:
         raise InputError("the bias study needs config.proxies to hold zico and zico_bc and config.beta > 0 "
                          f"(got {config.proxies!r}, beta {config.beta!r})")

@@ -29,15 +29,16 @@ def tiny_config(output_dir, **overrides):
 
 @pytest.fixture()
 def count_scored(monkeypatch):
-    """The archs the engine scores, in order (a counting wrapper around Engine.score_one)."""
+    """The archs the engine scores, in order (a counting wrapper around Engine.score)."""
     scored = []
-    original = Engine.score_one
+    original = Engine.score
 
-    def counting(self, genotype, params=None):
-        scored.append(str(genotype))
-        return original(self, genotype, params)
+    def counting(self, genotypes):
+        for result in original(self, genotypes):
+            scored.append(result.arch)
+            yield result
 
-    monkeypatch.setattr(Engine, "score_one", counting)
+    monkeypatch.setattr(Engine, "score", counting)
     return scored
 
 

@@ -484,7 +484,8 @@ def test_official_preset_runs_with_the_params_objective(tmp_path):
 
 def test_imagenet_scoring_batches(monkeypatch):
     """dataset imagenet2012: num_batches x batch_size training images at the space's input size from tfds."""
-    from zico_jax import engine, train_data
+    from zico_jax import from_config as scoring_setup
+    from zico_jax import train_data
     from zico_jax.configs.search import get_config
     from zico_jax.search import from_config
 
@@ -505,7 +506,7 @@ def test_imagenet_scoring_batches(monkeypatch):
             seen.update(xs=xs.shape, ys=np.asarray(ys), proxies=proxies)
 
     monkeypatch.setattr(train_data, "ImageNetData", FakeImageNet)
-    monkeypatch.setattr(engine, "Engine", FakeEngine)
+    monkeypatch.setattr(scoring_setup, "Engine", FakeEngine)  # the engine every command builds
     c = get_config("zico_imagenet_600m")
     c.update(batch_size=4)
     c.space_options.image_size = 32

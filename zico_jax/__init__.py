@@ -17,12 +17,13 @@ and ZiCo-BC (ICCV 2023 workshops) corrects its bias towards deep, narrow network
     ...                                  "nor_conv_3x3~1|skip_connect~2|"])]
 
 The public API, smallest piece first: `per_batch_grads` (vmap(grad) over mini-batches) -> `zico_statistic` /
-`zico_layer_terms` -> `zico` / `zico_bc` for any flax model -> `Engine` for the candidates of a search space ->
-`run_correlation` / `run_search_from_config` for whole experiments (their configs: `zico_jax.configs`). Every
-other module is reachable as `zico_jax.<module>`; names not listed here are helpers.
+`zico_layer_terms` -> `zico` / `zico_bc` for any flax model -> `Engine` for the candidates of a search space.
+Whole experiments are their modules' `run_*(config)` (`zico_jax.correlation.run_correlation`,
+`zico_jax.search.run_search_from_config`, ...; configs in `zico_jax.configs`), left out of this namespace so that
+`import zico_jax` does not load plotting, progress bars and checkpointing. Every other module is reachable as
+`zico_jax.<module>`; names not listed here are helpers.
 """
 
-from zico_jax.correlation import run_correlation
 from zico_jax.data import batches_from_arrays, load_images, make_batches
 from zico_jax.engine import CandidateScore, Engine
 from zico_jax.errors import DataNotFoundError, GenotypeError, InputError, UnknownNameError, ZicoError
@@ -40,7 +41,6 @@ from zico_jax.proxies import (
     zico_layer_terms,
     zico_statistic,
 )
-from zico_jax.search import run_search_from_config
 from zico_jax.spaces import LayerInfo, Space, get_space, register_space, space_names
 from zico_jax.version import __version__
 
@@ -55,8 +55,6 @@ __all__ = [
     # data, ground truth, statistics, latency
     "load_images", "make_batches", "batches_from_arrays", "GroundTruth", "load_groundtruth", "kendall_tau",
     "spearman_rho", "top_k_precision", "rank_correlations", "get_latency_table",
-    # whole experiments
-    "run_correlation", "run_search_from_config",
     # errors
     "ZicoError", "InputError", "UnknownNameError", "GenotypeError", "DataNotFoundError",
 ]

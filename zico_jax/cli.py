@@ -18,7 +18,6 @@ is one line `zico <command>: error: ...` and exit status 2; anything else is a b
 from __future__ import annotations
 
 import ast
-import importlib.util
 import pathlib
 import sys
 from typing import Any, Sequence
@@ -82,6 +81,7 @@ def _coerce(config, field: str, raw: str) -> Any:
 def _split_argv(command: Command, argv: Sequence[str]):
     """The command line as (absl argv: --config and --config.FIELD flags; alias settings; space options)."""
     absl_argv, settings, space_options, positional = [], [], [], []
+    types = command.config_module.get_config()  # the field types of the aliases (presets do not change them)
     names = {a.replace("_", "-"): a for a in command.aliases} | {a: a for a in command.aliases}
     repeated = {r.replace("_", "-"): f for r, f in command.repeated.items()} | dict(command.repeated)
     i = 0
@@ -110,7 +110,7 @@ def _split_argv(command: Command, argv: Sequence[str]):
                              + (f"; did you mean {' or '.join('--' + n for n in near)}?" if near else "")
                              + " (fields are set as --config.FIELD=VALUE)")
         if not has_value:
-            takes_value = name in repeated or field == "space_options" or not _is_switch(command, field)
+            takes_value = name in repeated or field == "space_options" or types.get_type(field) is not bool
             if takes_value:
                 if i >= len(argv):
                     raise UsageError(f"--{name} needs a value")
@@ -127,14 +127,10 @@ def _split_argv(command: Command, argv: Sequence[str]):
     return absl_argv, settings, space_options
 
 
-def _is_switch(command: Command, field: str) -> bool:
-    return command.config_module.get_config().get_type(field) is bool
-
-
 def _resolve_config_flag(command: Command, absl_argv: list[str]) -> list[str]:
-    """`--config=NAME` (a preset of the command's own config) as `--config=<its file>:NAME`; an unknown preset of a
-    config file that lists its PRESETS is one line naming them."""
-    out = []
+    """The chosen `--config` first (the fields apply over it, wherever it stood), a bare `--config=NAME` as a
+    preset of the command's own config file (the config's get_config checks the name)."""
+    chosen = f"--config={command.config_path}"
     for arg in absl_argv:
         if arg.startswith("--config="):
             value = arg.split("=", 1)[1]
@@ -142,22 +138,18 @@ def _resolve_config_flag(command: Command, absl_argv: list[str]) -> list[str]:
             path = path or command.config_path
             if not pathlib.Path(path).is_file():
                 raise UsageError(f"--config: {path} is not a file")
-            presets = _presets_of(path)
-            if preset and presets is not None and preset not in presets:
-                raise UnknownNameError.of(f"{command.name} preset", preset, presets)
-            arg = f"--config={path}" + (f":{preset}" if preset else "")
-        out.append(arg)
-    chosen = [a for a in out if a.startswith("--config=")][-1:] or [f"--config={command.config_path}"]
-    return chosen + [a for a in out if not a.startswith("--config=")]  # the config first: fields apply over it
+            chosen = f"--config={path}" + (f":{preset}" if preset else "")
+    return [chosen] + [a for a in absl_argv if not a.startswith("--config=")]
 
 
-def _presets_of(path: str) -> tuple[str, ...] | None:
-    """The PRESETS a config file declares (None: it declares none, any argument goes to its get_config)."""
-    spec = importlib.util.spec_from_file_location(f"_zico_config_{abs(hash(path))}", path)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    presets = getattr(module, "PRESETS", None)
-    return tuple(presets) if presets is not None else None
+def _zico_error_inside(err: BaseException) -> ZicoError | None:
+    """The first ZicoError a config file's get_config raised: ml_collections re-raises it with a traceback in its
+    message, and absl wraps that in a flags error."""
+    found, inner = None, err.__context__
+    while inner is not None:
+        found = inner if isinstance(inner, ZicoError) else found
+        inner = inner.__context__
+    return found
 
 
 def _check_fields(config: ml_collections.ConfigDict, absl_argv: list[str]) -> None:
@@ -186,12 +178,11 @@ def parse_config(command: Command, argv: Sequence[str]) -> ml_collections.Config
     """The command's resolved config from its command line (see the module docstring)."""
     absl_argv, settings, space_options = _split_argv(command, argv)
     absl_argv = _resolve_config_flag(command, absl_argv)
-    config_flag = [a for a in absl_argv if a.startswith("--config=")][-1:]
     try:
-        _check_fields(_absl_parse(command, config_flag), absl_argv)  # the config alone, to name a bad field
+        _check_fields(_absl_parse(command, absl_argv[:1]), absl_argv)  # the config alone, to name a bad field
         config = _absl_parse(command, absl_argv)
     except flags.Error as err:
-        raise UsageError(str(err).splitlines()[0]) from None
+        raise _zico_error_inside(err) or UsageError(str(err).splitlines()[0]) from None
     for field, value in settings:
         if field not in config:
             raise UnknownNameError.of("config field", field, config.keys())

@@ -26,10 +26,13 @@ Example:
 
 import ml_collections
 
+from zico_jax.configs import check_preset
+
 PRESETS = ("default",)
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+    check_preset(preset, PRESETS, "ablate")
     config = ml_collections.ConfigDict()
     config.cells = ["nats_tss:cifar10"]
     config.proxies = "zico,zico_bc,params,flops,synflow,snip,grad_norm,nwot"

@@ -10,12 +10,13 @@ Example:
     zico bias --config.num_archs=1000 --config.output_dir=runs/bias_nb201
 """
 
-from zico_jax.configs import correlation
+from zico_jax.configs import check_preset, correlation
 
 PRESETS = ("default",)
 
 
 def get_config(preset: str = "default"):
+    check_preset(preset, PRESETS, "bias")
     config = correlation.get_config()
     config.proxies = "zico,zico_bc"
     config.beta = 1.0

@@ -32,12 +32,14 @@ Example:
 
 import ml_collections
 
-from zico_jax.configs.scoring import add_scoring_fields, placeholder
+from zico_jax.configs import check_preset, placeholder
+from zico_jax.configs.scoring import add_scoring_fields
 
 PRESETS = ("default",)
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+    check_preset(preset, PRESETS, "correlate")
     config = add_scoring_fields(ml_collections.ConfigDict())
     config.groundtruth = placeholder(str)
     config.proxies = "zico,zico_bc"

@@ -8,12 +8,13 @@ Fields:
 
 import ml_collections
 
-placeholder = ml_collections.config_dict.placeholder
+from zico_jax.configs import check_preset, placeholder
 
 PRESETS = ("default",)
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+    check_preset(preset, PRESETS, "data")
     config = ml_collections.ConfigDict()
     config.action = "list"
     config.name = placeholder(str)

@@ -11,12 +11,14 @@ Fields:
 
 import ml_collections
 
-from zico_jax.configs.scoring import add_runtime_fields, placeholder
+from zico_jax.configs import check_preset, placeholder
+from zico_jax.configs.scoring import add_runtime_fields
 
 PRESETS = ("default",)
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
+    check_preset(preset, PRESETS, "export-layers")
     config = ml_collections.ConfigDict()
     config.space = "nats_tss"
     config.space_options = ml_collections.ConfigDict()

@@ -23,7 +23,7 @@
 
 import ml_collections
 
-placeholder = ml_collections.config_dict.placeholder
+from zico_jax.configs import placeholder
 
 
 def add_scoring_fields(config: ml_collections.ConfigDict, space: str = "nats_tss") -> ml_collections.ConfigDict:

@@ -39,8 +39,8 @@ Example:
 
 import ml_collections
 
-from zico_jax.configs.scoring import add_scoring_fields, placeholder
-from zico_jax.errors import UnknownNameError
+from zico_jax.configs import check_preset, placeholder
+from zico_jax.configs.scoring import add_scoring_fields
 
 # The official ImageNet searches, flag by flag. Each script (SLDGroup/ZiCo, scripts/ZiCo_NAS_ImageNet_flops*.sh) runs
 #   python evolution_search.py --gpu 0 --zero_shot_score ZiCo --search_space SearchSpace/search_space_IDW_fixfc.py
@@ -78,9 +78,7 @@ PRESETS = ("default", *OFFICIAL_IMAGENET_SEARCHES)
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
     """The search config; `preset` (`--config=NAME`, or the text after ':' in --config=FILE:NAME): one of PRESETS
     (an unknown name: UnknownNameError)."""
-    name = (preset or "default").strip()
-    if name not in PRESETS:
-        raise UnknownNameError.of("search preset", name, PRESETS)
+    name = check_preset(preset, PRESETS, "search")
     config = _default_config()
     if name in OFFICIAL_IMAGENET_SEARCHES:
         official = OFFICIAL_IMAGENET_SEARCHES[name]

@@ -39,11 +39,13 @@ Examples:
 
 import ml_collections
 
+from zico_jax.configs import check_preset, placeholder
+
 PRESETS = ("default",)
 
 
 def get_config(preset: str = "default") -> ml_collections.ConfigDict:
-    placeholder = ml_collections.config_dict.placeholder
+    check_preset(preset, PRESETS, "train")
     config = ml_collections.ConfigDict()
     config.space = "nats_tss"
     config.space_options = ml_collections.ConfigDict()

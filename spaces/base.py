@@ -113,18 +113,6 @@ class Space(abc.ABC):
     # The space's name in NASLib (NAS-Bench-Suite-Zero's files), where it has one.
     naslib_name: ClassVar[str | None] = None
 
-    @classmethod
-    def options_for(cls, dataset: str | None, task: str | None = None) -> dict[str, Any]:
-        """Constructor options the benchmark fixes for `dataset` (and `task`): what a config's space_options are
-        merged over (a dataset the space does not declare fixes nothing). Raises an InputError for a task the space
-        does not have."""
-        if task and not cls.benchmark_tasks:
-            raise InputError(f"task {task!r}: space {cls.name!r} has no tasks")
-        if task and task not in cls.benchmark_tasks:
-            raise UnknownNameError(f"unknown task {task!r} for space {cls.name!r}; expected one of "
-                                   f"{', '.join(cls.benchmark_tasks)}")
-        return {**(cls.datasets.get(dataset) or {}), **({"task": task} if task else {})}
-
     def inputs(self, xs: np.ndarray) -> np.ndarray:
         """The network's inputs made from (N, B, H, W, C) images (default: the images; e.g. a jigsaw task moves
         tiles). Applied before `targets`."""

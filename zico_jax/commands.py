@@ -30,7 +30,7 @@ from zico_jax.configs import search as search_config
 from zico_jax.configs import train as train_config
 from zico_jax.correlation import format_table, run_correlation
 from zico_jax.errors import DataNotFoundError, InputError
-from zico_jax.from_config import engine_from_config, space_from_config, zico_bc_beta
+from zico_jax.from_config import engine_from_config, space_from_config
 from zico_jax.latency import export_layer_list
 from zico_jax.proxies.registry import parse_proxies
 from zico_jax.results import dumps
@@ -91,7 +91,7 @@ def run_score(config) -> None:
     engine = engine_from_config(space, config, parse_proxies(config.proxies))
     state_dict = dict(np.load(config.weights)) if config.get("weights") else None
     record = {"space": config.space, "num_batches": int(engine.xs.shape[0]), "batch_size": int(engine.xs.shape[1]),
-              "beta": zico_bc_beta(space, config), "seed": int(config.seed), "dtype": str(engine.xs.dtype),
+              "beta": engine.options.beta, "seed": int(config.seed), "dtype": str(engine.xs.dtype),
               "gradients": config.gradients, "count_transposed_conv": bool(config.count_transposed_conv),
               "weights": config.get("weights") or "init", "version": __version__, "git_commit": git_commit()}
     for g in genotypes:

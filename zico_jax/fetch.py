@@ -54,19 +54,23 @@ _NATS_HASH = ("none published (github.com/D-X-Y/NATS-Bench README: Google Drive 
               "'3ffb9'/'50262' in the name is a 5-character md5 tag, too short to verify a download with)")
 _DRIVE_STEP = "Google Drive needs a browser; sign in if it reports a quota error"
 
+
+
+def _nats_archive(space: str, description: str, tag: str, drive_id: str, env: str) -> Download:
+    """A NATS-Bench 'simple' archive (TSS or SSS): a manual Google Drive download, no published hash."""
+    folder = f"NATS-{space.split('_')[1]}-v1_0-{tag}-simple"
+    return Download(space, description, filename=f"{folder}.tar",
+                    url=f"https://drive.google.com/file/d/{drive_id}/view?usp=sharing", hash_source=_NATS_HASH,
+                    manual=_DRIVE_STEP, extracted=folder,
+                    use=f"pip install nats_bench; then --config.space={space} --config.groundtruth={{path}} or export "
+                        f"{env}={{path}}")
+
+
 REGISTRY: dict[str, Download] = {d.name: d for d in (
-    Download(
-        "nats_tss", "NATS-Bench topology search space (= NAS-Bench-201), 15,625 archs, 'simple' archive",
-        filename="NATS-tss-v1_0-3ffb9-simple.tar",
-        url="https://drive.google.com/file/d/17_saCsj_krKjlCBLOJEpNtzPXArMCqxU/view?usp=sharing",
-        hash_source=_NATS_HASH, manual=_DRIVE_STEP, extracted="NATS-tss-v1_0-3ffb9-simple",
-        use="pip install nats_bench; then --space nats_tss --groundtruth {path} or export ZICO_JAX_NB201={path}"),
-    Download(
-        "nats_sss", "NATS-Bench size search space, 32,768 archs, 'simple' archive",
-        filename="NATS-sss-v1_0-50262-simple.tar",
-        url="https://drive.google.com/file/d/1scOMTUwcQhAMa_IMedp9lTzwmgqHLGgA/view?usp=sharing",
-        hash_source=_NATS_HASH, manual=_DRIVE_STEP, extracted="NATS-sss-v1_0-50262-simple",
-        use="pip install nats_bench; then --space nats_sss --groundtruth {path} or export ZICO_JAX_NATS_SSS={path}"),
+    _nats_archive("nats_tss", "NATS-Bench topology search space (= NAS-Bench-201), 15,625 archs, 'simple' archive",
+                  "3ffb9", "17_saCsj_krKjlCBLOJEpNtzPXArMCqxU", "ZICO_JAX_NB201"),
+    _nats_archive("nats_sss", "NATS-Bench size search space, 32,768 archs, 'simple' archive",
+                  "50262", "1scOMTUwcQhAMa_IMedp9lTzwmgqHLGgA", "ZICO_JAX_NATS_SSS"),
     Download(
         "nasbench101", "NAS-Bench-101, every spec at 108 epochs (~499 MB)",
         filename="nasbench_only108.tfrecord",
@@ -74,7 +78,7 @@ REGISTRY: dict[str, Download] = {d.name: d for d in (
         sha256="4c39c3936e36a85269881d659e44e61a245babcb72cb374eacacf75d0e5f4fd1",
         hash_source="github.com/google-research/nasbench README, 'Download the dataset'",
         use="install the official API (git clone https://github.com/google-research/nasbench && pip install "
-            "./nasbench; needs TensorFlow); then --space nasbench101 --groundtruth {path} or "
+            "./nasbench; needs TensorFlow); then --config.space=nasbench101 --config.groundtruth={path} or "
             "export ZICO_JAX_NB101={path}"),
     Download(
         "nasbench101_full", "NAS-Bench-101, every spec at 4, 12, 36 and 108 epochs (~1.95 GB)",
@@ -82,15 +86,16 @@ REGISTRY: dict[str, Download] = {d.name: d for d in (
         url="https://storage.googleapis.com/nasbench/nasbench_full.tfrecord",
         sha256="3d64db8180fb1b0207212f9032205064312b6907a3bbc81eabea10db2f5c7e9c",
         hash_source="github.com/google-research/nasbench README, 'Download the dataset'",
-        use="as nasbench101: --space nasbench101 --groundtruth {path} or export ZICO_JAX_NB101={path}"),
+        use="as nasbench101: --config.space=nasbench101 --config.groundtruth={path} or export ZICO_JAX_NB101={path}"),
     Download(
         "transnas101", "TransNAS-Bench-101, micro and macro spaces, all seven tasks",
         filename="transnas-bench_v10141024.pth",
         url="https://drive.google.com/drive/folders/1HlLr2ihZX_ZuV3lJX_4i7q4w-ZBdhJ6o",
         hash_source="none published (github.com/yawen-d/TransNASBench README: Google Drive folder or VEGA docs only)",
         manual=_DRIVE_STEP,
-        use="install torch and the API of github.com/yawen-d/TransNASBench (or NASLib); then --space "
-            "transnas101_micro|transnas101_macro --task TASK --groundtruth {path}, or export "
+        use="install torch and the API of github.com/yawen-d/TransNASBench (or NASLib); then "
+            "--config.space=transnas101_micro|transnas101_macro --config.task=TASK --config.groundtruth={path}, or "
+            "export "
             "ZICO_JAX_TNB101_MICRO={path} ZICO_JAX_TNB101_MACRO={path}"),
     Download("cifar10", "CIFAR-10 images (TFDS)", tfds="cifar10"),
     Download("cifar100", "CIFAR-100 images (TFDS)", tfds="cifar100"),

@@ -35,9 +35,11 @@ def _plain(options) -> dict[str, Any]:
 def space_options(config) -> dict[str, Any]:
     """The space's constructor options: what the benchmark fixes for config.dataset (e.g. NAS-Bench-201's head
     and image size), under config.space_options, and config.task where the space has tasks."""
-    fixed = space_class(config.space).options_for(config.get("dataset"), config.get("task"))
-    task = {"task": fixed.pop("task")} if "task" in fixed else {}
-    return {**fixed, **_plain(config.get("space_options")), **task}
+    declared, task = space_class(config.space), config.get("task")
+    if task and not declared.benchmark_tasks:
+        raise InputError(f"config.task {task!r}: space {config.space!r} has no tasks")
+    fixed = declared.datasets.get(config.get("dataset")) or {}
+    return {**fixed, **_plain(config.get("space_options")), **({"task": task} if task else {})}
 
 
 def space_from_config(config) -> Space:
@@ -93,10 +95,10 @@ def _check_benchmark_dataset(space: Space, dataset: str, xs: np.ndarray, ys: np.
                          f"{image_size}x{image_size}; set space_options.image_size")
 
 
-def engine_from_config(space: Space, config, proxies: Sequence[str], batches=None) -> Engine:
-    """The compile-once `Engine` for `space` scoring `proxies` on the config's mini-batches (`batches_from_config`
-    unless given), with its beta, feature map, backend, gradients and candidate batch."""
-    xs, ys = batches_from_config(space, config) if batches is None else batches
+def engine_from_config(space: Space, config, proxies: Sequence[str]) -> Engine:
+    """The compile-once `Engine` for `space` scoring `proxies` on the config's mini-batches (`batches_from_config`),
+    with its beta, feature map, backend, gradients and candidate batch."""
+    xs, ys = batches_from_config(space, config)
     return Engine(space, xs, ys, tuple(proxies), seed=config.seed, options=proxy_options(space, config),
                   backend=config.get("backend", "auto"), candidate_batch=config.get("candidate_batch", 8),
                   cumulative=bool(config.get("cumulative", False)), gradients=config.get("gradients", "per_batch"))

@@ -32,7 +32,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import math
 import pathlib
@@ -47,7 +46,7 @@ from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves 
 from zico_jax import correlation, data
 from zico_jax.configs.correlation import get_config as correlation_defaults
 from zico_jax.errors import InputError, ZicoError
-from zico_jax.results import write_json
+from zico_jax.results import write_csv, write_json
 from zico_jax.runtime import run_environment
 from zico_jax.spaces import space_class, space_names
 
@@ -188,7 +187,7 @@ def run_ablation(config) -> list[dict[str, Any]]:
         if len(summaries[cell.name]) == 1:
             shutil.copyfile(pathlib.Path(run.output_dir) / "scatter.png", out / f"scatter_{cell.name}.png")
     rows = [row for name, cell in cells.items() for row in aggregate(cell, summaries[name])]
-    write_csv(rows, out / "ablation.csv")
+    write_csv(out / "ablation.csv", rows, CSV_FIELDS)
     (out / "ablation.md").write_text(format_markdown(rows) + "\n", encoding="utf-8")
     plot_heatmap(rows, out / "heatmap.png")
     write_json(out / "run.json", {**_run_record(config, runs), "seconds": round(time.perf_counter() - start, 2)})
@@ -226,14 +225,6 @@ def aggregate(cell: Cell, summaries: Sequence[Mapping[str, Any]]) -> list[dict[s
                 row[f"{stat}_std"] = float(values.std(ddof=1)) if values.size > 1 else math.nan
             rows.append(row)
     return rows
-
-
-def write_csv(rows: Sequence[Mapping[str, Any]], path) -> None:
-    with open(path, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, CSV_FIELDS, extrasaction="ignore")
-        writer.writeheader()
-        for row in rows:
-            writer.writerow({k: "" if isinstance(v, float) and not math.isfinite(v) else v for k, v in row.items()})
 
 
 def format_markdown(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -29,7 +29,6 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import logging
 import pathlib
 from typing import Any, Mapping, Sequence
@@ -42,7 +41,7 @@ from zico_jax.errors import InputError
 from zico_jax.from_config import space_from_config
 from zico_jax.metrics import kendall_tau, spearman_rho, top_k_precision
 from zico_jax.proxies.registry import parse_proxies
-from zico_jax.results import ResultsLog, read_rows, write_json
+from zico_jax.results import ResultsLog, read_rows, write_csv, write_json
 from zico_jax.runtime import run_environment
 from zico_jax.sharding import is_writer
 from zico_jax.spaces import space_class, space_names
@@ -169,20 +168,13 @@ def _score_samples(config, space, out: pathlib.Path) -> list[dict[str, Any]]:
 def _write(out: pathlib.Path, report, descriptors, zico, penalty, held, config) -> None:
     if not is_writer():
         return
-    _csv(out / "bias.csv", report["bias"])
+    write_csv(out / "bias.csv", report["bias"], list(report["bias"][0]))
     if report["beta_sweep"]:
-        _csv(out / "beta_sweep.csv", report["beta_sweep"])
+        write_csv(out / "beta_sweep.csv", report["beta_sweep"], list(report["beta_sweep"][0]))
     write_json(out / "bias.json", report)
     (out / "bias.md").write_text(format_report(report) + "\n")
     _plot(out, descriptors, zico, penalty, held, report, config)
     logging.info("bias: wrote %s", out / "bias.md")
-
-
-def _csv(path: pathlib.Path, rows: Sequence[Mapping[str, Any]]) -> None:
-    with path.open("w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=list(rows[0]))
-        writer.writeheader()
-        writer.writerows(rows)
 
 
 def _f(v) -> str:

@@ -44,6 +44,8 @@ def git_commit() -> str | None:
     """The commit of the checkout zico-jax runs from (with "+dirty" when it has changes), or None when it is not a
     git checkout (an installed wheel) or git is missing."""
     source = pathlib.Path(__file__).resolve().parents[1]
+    if not (source / ".git").exists():  # an installed copy: a repository around site-packages is not zico-jax's
+        return None
     try:
         commit = subprocess.run(["git", "-C", str(source), "rev-parse", "HEAD"], capture_output=True, text=True,
                                 timeout=10, check=True).stdout.strip()

@@ -1,4 +1,4 @@
-"""zico_jax.search: the official EA rules, budgets, Pareto front, random search, exact resumption, SIGTERM."""
+"""zico_jax.search: the official EA rules, budgets, Pareto front, random search, exact resumption, preemption."""
 
 from __future__ import annotations
 
@@ -6,7 +6,10 @@ import itertools
 import json
 import math
 import os
+import pathlib
 import signal
+import subprocess
+import sys
 
 import ml_collections
 import numpy as np
@@ -18,7 +21,6 @@ from zico_jax.search import (
     EvolutionState,
     RandomSearch,
     SearchCheckpointer,
-    SearchPreempted,
     accept,
     budgets_from_config,
     make_budgets,
@@ -256,18 +258,48 @@ def test_killed_search_resumes_to_same_result(tmp_path):
     assert (tmp_path / "killed" / "search.jsonl").read_text() == whole_rows  # no row written twice
 
 
-def test_sigterm_checkpoints_and_stops(tmp_path):
-    c = config(iterations=64, checkpoint_every=1000)
-    previous = signal.getsignal(signal.SIGTERM)
-    with pytest.raises(SearchPreempted) as stop:
-        run_search(SPACE, StubScorer(sigterm_on_call=5), c, output_dir=tmp_path / "run")
-    assert stop.value.code == 143 and signal.getsignal(signal.SIGTERM) == previous
+PREEMPTED_SEARCH = """
+import sys, time
+sys.path.insert(0, {tests!r})
+from zico_jax.sharding import enable_preemption_notice
+enable_preemption_notice()  # as `zico search` does on one host: JAX's preemption sync service, one process
+from test_search import SPACE, StubScorer, config
+from zico_jax.search import run_search
+
+class SlowStubScorer(StubScorer):  # rounds long enough for the notice to travel (JAX syncs it in the background)
+    def score(self, archs):
+        time.sleep(0.02)
+        return super().score(archs)
+
+run_search(SPACE, SlowStubScorer(sigterm_on_call=5), config(iterations=2000, checkpoint_every=100_000),
+           output_dir=sys.argv[1])
+"""
+
+
+def test_sigterm_is_a_preemption_notice_checkpointed_through_orbax(tmp_path):
+    """A real SIGTERM in a process with JAX's preemption service: the search saves the round the sync point names
+    and exits with status 143; resumed, it ends where an uninterrupted run ends."""
+    script = PREEMPTED_SEARCH.format(tests=str(pathlib.Path(__file__).parent))
+    proc = subprocess.run([sys.executable, "-c", script, str(tmp_path / "run")], capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 143, proc.stderr[-3000:]
     ckpt = SearchCheckpointer(tmp_path / "run" / "checkpoints")
-    assert ckpt.manager.all_steps() == [16, 20]  # at the signal (last completed round), then after the round
+    steps = ckpt.manager.all_steps()
     ckpt.close()
-    run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "run")
-    run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "whole")
-    assert _final(tmp_path / "run")["best"] == _final(tmp_path / "whole")["best"]
+    assert len(steps) == 1 and 20 <= steps[0] < 2000, steps  # the SIGTERM came during the 5th round
+    c = config(iterations=2000, checkpoint_every=100_000)
+    resumed = run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "run")
+    whole = run_search(SPACE, StubScorer(), c, output_dir=tmp_path / "whole")
+    assert resumed["best"] == whole["best"]
+    assert (tmp_path / "run" / "search.jsonl").read_text() == (tmp_path / "whole" / "search.jsonl").read_text()
+
+
+def test_without_the_preemption_service_sigterm_is_left_alone(tmp_path):
+    """No jax.distributed, no preemption service: orbax's check is False and the search installs no handler."""
+    previous = signal.getsignal(signal.SIGTERM)
+    run_search(SPACE, StubScorer(), config(iterations=8), output_dir=tmp_path)
+    assert signal.getsignal(signal.SIGTERM) == previous
+    assert not SearchCheckpointer(tmp_path / "checkpoints").reached_preemption(0)
 
 
 def test_resume_with_other_settings_is_an_error(tmp_path):

@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import pathlib
-import shutil
+import os
 import time
 from typing import Any, Mapping, Sequence
 
@@ -43,7 +42,7 @@ import numpy as np
 from absl import logging
 from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
-from zico_jax import correlation, data
+from zico_jax import correlation, data, storage
 from zico_jax.configs.correlation import get_config as correlation_defaults
 from zico_jax.errors import InputError, ZicoError
 from zico_jax.results import write_csv, write_json
@@ -163,7 +162,7 @@ def plan(config) -> list[tuple[Cell, int, Any]]:
             options = {**_dict(config.get("space_options")), **_dict(cell.space_options)}
             run.update(shared, space=cell.space, dataset=cell.dataset, task=cell.task, num_archs=num_archs,
                        proxies=cell.proxies or config.proxies, arch_seed=seed, seed=seed, groundtruth=cell.groundtruth,
-                       output_dir=str(pathlib.Path(config.output_dir) / cell.name / f"seed_{seed}"))
+                       output_dir=os.fspath(storage.as_path(config.output_dir) / cell.name / f"seed_{seed}"))
             run.space_options = options
             runs.append((cell, seed, run))
     return runs
@@ -174,8 +173,7 @@ def run_ablation(config) -> list[dict[str, Any]]:
     start = time.perf_counter()
     runs = plan(config)
     preflight(runs)
-    out = pathlib.Path(config.output_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out = storage.as_path(config.output_dir)
     write_json(out / "run.json", _run_record(config, runs))  # before the work: says what is being computed
     summaries: dict[str, list[dict[str, Any]]] = {}
     cells: dict[str, Cell] = {}
@@ -185,10 +183,10 @@ def run_ablation(config) -> list[dict[str, Any]]:
         summaries.setdefault(cell.name, []).append({**summary, "seed": seed})
         cells[cell.name] = cell
         if len(summaries[cell.name]) == 1:
-            shutil.copyfile(pathlib.Path(run.output_dir) / "scatter.png", out / f"scatter_{cell.name}.png")
+            storage.copy(storage.as_path(run.output_dir) / "scatter.png", out / f"scatter_{cell.name}.png")
     rows = [row for name, cell in cells.items() for row in aggregate(cell, summaries[name])]
     write_csv(out / "ablation.csv", rows, CSV_FIELDS)
-    (out / "ablation.md").write_text(format_markdown(rows) + "\n", encoding="utf-8")
+    storage.write_text(out / "ablation.md", format_markdown(rows) + "\n")
     plot_heatmap(rows, out / "heatmap.png")
     write_json(out / "run.json", {**_run_record(config, runs), "seconds": round(time.perf_counter() - start, 2)})
     logging.info("ablation: %d runs done, table in %s", len(runs), out / "ablation.md")
@@ -264,7 +262,7 @@ def plot_heatmap(rows: Sequence[Mapping[str, Any]], path) -> None:
     ax.set_yticks(range(len(proxies)), proxies, fontsize=8)
     ax.set_title("Kendall tau (mean over seeds, main ground-truth column)", fontsize=9)
     fig.colorbar(image, ax=ax)
-    fig.savefig(path, dpi=110)
+    storage.save_figure(fig, path, dpi=110)
 
 
 def _run_record(config, runs) -> dict[str, Any]:

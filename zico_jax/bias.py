@@ -30,12 +30,13 @@ Example:
 from __future__ import annotations
 
 import logging
-import pathlib
 from typing import Any, Mapping, Sequence
 
 import numpy as np
+from etils import epath
 from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
+from zico_jax import storage
 from zico_jax.correlation import check_resumable, groundtruth_of, run_correlation, score_into, semantics_of
 from zico_jax.errors import InputError
 from zico_jax.from_config import space_from_config
@@ -101,7 +102,7 @@ def run_bias(config) -> dict[str, Any]:
         raise InputError("the bias study needs config.proxies to hold zico and zico_bc and config.beta > 0 "
                          f"(got {config.proxies!r}, beta {config.beta!r})")
     space = space_from_config(config)
-    out = pathlib.Path(config.output_dir)
+    out = storage.as_path(config.output_dir)
     if declared.held_without_accuracy:
         rows, accuracy, column = _score_samples(config, space, out), None, None
         held_name = declared.held_without_accuracy
@@ -138,14 +139,14 @@ def run_bias(config) -> dict[str, Any]:
 def _score_with_groundtruth(config):
     """(rows, accuracy per row, column) from the correlation run into config.output_dir."""
     summary = run_correlation(config)
-    rows = read_rows(pathlib.Path(config.output_dir) / "scores.jsonl")
+    rows = read_rows(storage.as_path(config.output_dir) / "scores.jsonl")
     truth = groundtruth_of(config)
     column = summary["main_column"]
     accuracy = np.array([truth.value(r["arch"], column) if r["arch"] in truth else np.nan for r in rows], np.float64)
     return rows, accuracy, column
 
 
-def _score_samples(config, space, out: pathlib.Path) -> list[dict[str, Any]]:
+def _score_samples(config, space, out: epath.Path) -> list[dict[str, Any]]:
     """Scores of the distinct architectures among `num_archs` seeded `space.sample` draws (resumable)."""
     proxies = parse_proxies(config.proxies)
     semantics = semantics_of(config, proxies, space)
@@ -165,14 +166,14 @@ def _score_samples(config, space, out: pathlib.Path) -> list[dict[str, Any]]:
         log.close()
 
 
-def _write(out: pathlib.Path, report, descriptors, zico, penalty, held, config) -> None:
+def _write(out: epath.Path, report, descriptors, zico, penalty, held, config) -> None:
     if not is_writer():
         return
     write_csv(out / "bias.csv", report["bias"], list(report["bias"][0]))
     if report["beta_sweep"]:
         write_csv(out / "beta_sweep.csv", report["beta_sweep"], list(report["beta_sweep"][0]))
     write_json(out / "bias.json", report)
-    (out / "bias.md").write_text(format_report(report) + "\n")
+    storage.write_text(out / "bias.md", format_report(report) + "\n")
     _plot(out, descriptors, zico, penalty, held, report, config)
     logging.info("bias: wrote %s", out / "bias.md")
 
@@ -208,7 +209,7 @@ def _plot(out, descriptors, zico, penalty, held, report, config) -> None:
                                 c=held, s=8, cmap="viridis")
             ax.set(xlabel=name, ylabel="ZiCo" if beta == 0 else f"ZiCo-BC (beta {beta:g})")
         fig.colorbar(points, ax=axes[0].tolist(), label=report["held"])
-        fig.savefig(out / f"bias_{name}.png", dpi=120)
+        storage.save_figure(fig, out / f"bias_{name}.png", dpi=120)
     sweep = report["beta_sweep"]
     if not sweep:
         return
@@ -218,4 +219,4 @@ def _plot(out, descriptors, zico, penalty, held, report, config) -> None:
     ax.plot([r["beta"] for r in sweep], [r["spearman_rho"] for r in sweep], "s-", label="Spearman rho")
     ax.set(xlabel="beta", ylabel="correlation with accuracy")
     ax.legend()
-    fig.savefig(out / "beta_sweep.png", dpi=120, bbox_inches="tight")
+    storage.save_figure(fig, out / "beta_sweep.png", dpi=120, bbox_inches="tight")

@@ -5,6 +5,9 @@ Every executable is cached, however fast it compiled: the CPU backend compiles d
 (well under JAX's default 1 s threshold) whose sum is what a warm start saves.
 
     >>> enable_compilation_cache()              # $ZICO_JAX_CACHE or ~/.cache/zico_jax/xla
+
+The folder may be in a bucket (`gs://bucket/xla-cache`, shared by the hosts of a pod): JAX reads and writes it
+through etils.epath.
 """
 
 from __future__ import annotations
@@ -14,6 +17,8 @@ import pathlib
 
 import jax
 
+from zico_jax import storage
+
 CACHE_ENV = "ZICO_JAX_CACHE"
 
 
@@ -21,11 +26,11 @@ def default_cache_dir() -> pathlib.Path:
     return pathlib.Path(os.environ.get(CACHE_ENV) or pathlib.Path.home() / ".cache" / "zico_jax" / "xla")
 
 
-def enable_compilation_cache(path: str | os.PathLike | None = None) -> pathlib.Path:
-    """Turn the persistent cache on at `path` (default `default_cache_dir()`); returns the folder used."""
-    folder = pathlib.Path(path) if path else default_cache_dir()
-    folder.mkdir(parents=True, exist_ok=True)
-    jax.config.update("jax_compilation_cache_dir", str(folder))
+def enable_compilation_cache(path: str | os.PathLike | None = None) -> str:
+    """Turn the persistent cache on at `path` (default `default_cache_dir()`; local or a bucket); returns it."""
+    folder = os.fspath(path) if path else os.fspath(default_cache_dir())
+    storage.make_parent(storage.as_path(folder) / "_")  # JAX creates the folder too, but only at the first compile
+    jax.config.update("jax_compilation_cache_dir", folder)
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.0)
     jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
     return folder

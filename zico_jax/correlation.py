@@ -34,15 +34,16 @@ from __future__ import annotations
 
 import json
 import math
-import pathlib
 import time
 from typing import Any, Mapping, Sequence
 
 import jax
 import numpy as np
 from absl import logging
+from etils import epath
 from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
 
+from zico_jax import storage
 from zico_jax.errors import InputError
 from zico_jax.from_config import engine_from_config, space_from_config, space_options, zico_bc_beta
 from zico_jax.groundtruth import GroundTruth, load_groundtruth
@@ -74,7 +75,7 @@ def run_correlation(config) -> dict[str, Any]:
     space = space_from_config(config)
     groundtruth = groundtruth_of(config)  # before scoring: a missing table should not cost an hour of compute
     columns = truth_columns(config, groundtruth)
-    out = pathlib.Path(config.output_dir)
+    out = storage.as_path(config.output_dir)
     semantics = semantics_of(config, proxies, space)
     check_resumable(out, semantics)
 
@@ -98,7 +99,7 @@ def run_correlation(config) -> dict[str, Any]:
                    seconds=round(time.perf_counter() - start, 2), peak_memory_bytes=peak_memory_bytes())
     if log.writer:
         write_json(out / "summary.json", summary)
-        (out / "summary.md").write_text(format_table(summary) + "\n", encoding="utf-8")
+        storage.write_text(out / "summary.md", format_table(summary) + "\n")
         plot_scatter(rows, groundtruth, summary, out / "scatter.png")
         write_scores_csv(out / "scores.csv", rows, groundtruth, proxies, columns)
     return summary
@@ -136,8 +137,9 @@ def semantics_of(config, proxies: Sequence[str], space=None) -> dict[str, Any]:
             "count_transposed_conv": bool(config.get("count_transposed_conv", False))}
 
 
-def check_resumable(output_dir: pathlib.Path, semantics: Mapping[str, Any]) -> None:
+def check_resumable(output_dir: epath.Path, semantics: Mapping[str, Any]) -> None:
     """Raise if output_dir already holds scores computed with other semantics (an empty folder is always fine)."""
+    output_dir = storage.as_path(output_dir)
     rows = read_rows(output_dir / "scores.jsonl")
     if not rows:
         return
@@ -210,7 +212,7 @@ def summarize(rows: Sequence[Mapping[str, Any]], groundtruth: GroundTruth, proxi
 
 
 def write_scores_csv(path, rows: Sequence[Mapping[str, Any]], groundtruth: GroundTruth | None,
-                     proxies: Sequence[str], columns: Sequence[str]) -> pathlib.Path:
+                     proxies: Sequence[str], columns: Sequence[str]) -> epath.Path:
     """scores.csv: one line per architecture (its first row, in file order) with the columns arch, index, every
     proxy, params, flops, layers_counted, seconds, then the ground-truth `columns` (from `groundtruth`, empty where
     it lacks the arch). Missing, null and NaN values are empty cells (`results.write_csv`)."""
@@ -263,7 +265,7 @@ def plot_scatter(rows, groundtruth: GroundTruth, summary: Mapping[str, Any], pat
                      fontsize=9)
         ax.set_xlabel(proxy)
         ax.set_ylabel(column)
-    fig.savefig(path, dpi=110)
+    storage.save_figure(fig, path, dpi=110)
 
 
 def first_rows(rows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:

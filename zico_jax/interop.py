@@ -60,10 +60,12 @@ from __future__ import annotations
 import json
 import math
 import os
-import pathlib
 import re
 from typing import Any, Iterable, Mapping
 
+from etils import epath
+
+from zico_jax import storage
 from zico_jax.errors import InputError
 from zico_jax.results import dumps
 from zico_jax.spaces import space_class, space_names
@@ -120,7 +122,7 @@ def nb201_arch(key: str) -> str:
 
 
 def export_zc_json(rows: Iterable[Mapping[str, Any]], space: str, dataset: str, path: str | os.PathLike,
-                   accuracy_column: str | None = None, groundtruth=None) -> pathlib.Path:
+                   accuracy_column: str | None = None, groundtruth=None) -> epath.Path:
     """Write `rows` as the `dataset` section of NASLib's zc_<space>.json at `path` (module docstring).
 
     One entry per architecture (its first row); every proxy field of a row (ours and NASLib's names) becomes
@@ -145,12 +147,10 @@ def export_zc_json(rows: Iterable[Mapping[str, Any]], space: str, dataset: str, 
             entry[naslib] = {"score": _to_naslib(naslib, value), "time": seconds}
         entry["val_accuracy"] = _accuracy(row, column, groundtruth)
         section[key] = entry
-    path = pathlib.Path(path)
+    path = storage.as_path(path)
     data = _read(path) if path.exists() else {}
     data[NASLIB_DATASETS[ours]] = section
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(data) + "\n", encoding="utf-8")
-    return path
+    return storage.write_text(path, dumps(data) + "\n")
 
 
 def import_zc_json(path: str | os.PathLike, space: str, dataset: str) -> list[dict[str, Any]]:
@@ -158,7 +158,7 @@ def import_zc_json(path: str | os.PathLike, space: str, dataset: str) -> list[di
     one field per proxy (our units and names), "val_accuracy", "times": {proxy: seconds}}."""
     _naslib_space(space)
     name = NASLIB_DATASETS[_our_dataset(dataset)]
-    path = pathlib.Path(path)
+    path = storage.as_path(path)
     data = _read(path)
     if name not in data:
         raise InputError(f"{path}: no dataset {name!r} (for {dataset!r}); the file has {', '.join(data) or 'none'}")
@@ -198,7 +198,7 @@ def _our_dataset(dataset: str) -> str:
                      f"(or NASLib's {', '.join(NASLIB_DATASETS.values())})")
 
 
-def _read(path: pathlib.Path) -> dict[str, Any]:
+def _read(path: epath.Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as e:

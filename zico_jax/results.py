@@ -3,6 +3,9 @@
 `ResultsLog(path)` is an append-only JSON-lines file: one JSON object per scored candidate, written with flush +
 `os.fsync` after every row, so a run killed at any moment loses at most the row in flight. Rows are keyed by
 `row[key]` (default "arch"); `done()` is the set of keys already in the file, which is how a rerun resumes.
+`path` may be in a bucket (`gs://...`, see `zico_jax.storage`): an object cannot be appended to, so there the
+file is rewritten whole at most every `sync_seconds` (default 30 s) and at `close()`; a run killed there loses
+the rows of at most the last `sync_seconds`, which a rerun scores again.
 
 A run killed mid-write can leave a truncated last line. Reading ignores any line that is not valid JSON with a
 warning (such a line can only come from a kill: every complete row is one `json.dumps` plus a newline), and the
@@ -12,10 +15,12 @@ Only process 0 writes (`jax.process_index() == 0`); on the other processes of a 
 no-op, while `done()` still reads the shared file so that every process skips the same candidates.
 
 `write_csv(path, rows, columns)` writes rows as a CSV table (empty cells for missing, None or NaN values); the
-correlation run uses it for scores.csv.
+correlation run uses it for scores.csv. `write_json(path, obj)` writes strict JSON. Every path here may be local or
+in a bucket.
 
-`Progress` wraps tqdm (count, rate, time left) for interactive runs and, every `log_every` items, writes one plain
-absl log line (count/total, rate/s, ETA) so that logs of batch jobs show progress too.
+`Progress` wraps tqdm.auto (count, rate, time left; a widget in a notebook) for interactive runs and, every
+`log_every` items, writes one plain absl log line (count/total, rate/s, ETA) so that logs of batch jobs show
+progress too.
 
 Example:
     >>> with ResultsLog("runs/x/scores.jsonl") as log, Progress(total=len(todo), desc="scoring") as bar:
@@ -30,26 +35,27 @@ from __future__ import annotations
 
 import csv
 import datetime
+import io
 import json
 import math
 import numbers
 import os
-import pathlib
 import sys
 import time
 from typing import Any, Mapping
 
-import tqdm
 from absl import logging
+from etils import epath
+from tqdm import auto as tqdm_auto
 
+from zico_jax import storage
 from zico_jax.errors import InputError
 from zico_jax.sharding import is_writer
 
 
-def _parse_lines(path: pathlib.Path) -> list[dict[str, Any]]:
+def _parse_lines(path: epath.Path) -> list[dict[str, Any]]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        lines = f.read().split("\n")
+    lines = path.read_text(encoding="utf-8").split("\n")
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
@@ -68,7 +74,7 @@ def _parse_lines(path: pathlib.Path) -> list[dict[str, Any]]:
 
 def read_rows(path: str | os.PathLike) -> list[dict[str, Any]]:
     """Every complete row of a JSON-lines results file, in file order; [] if the file does not exist."""
-    path = pathlib.Path(path)
+    path = storage.as_path(path)
     return _parse_lines(path) if path.exists() else []
 
 
@@ -79,10 +85,14 @@ class ResultsLog:
       path: the .jsonl file; its folder is created if needed.
       key: the field that names a row; `done()` collects it.
       writer: whether this process writes; default `sharding.is_writer()` (process 0).
+      sync_seconds: for a file in a bucket (which cannot be appended to), the least time between two rewrites of
+        the whole file (0: after every row). A local file is appended to and fsync'ed after every row.
     """
 
-    def __init__(self, path: str | os.PathLike, key: str = "arch", writer: bool | None = None):
-        self.path = pathlib.Path(path)
+    def __init__(self, path: str | os.PathLike, key: str = "arch", writer: bool | None = None,
+                 sync_seconds: float = 30.0):
+        self.path = storage.as_path(path)
+        self.sync_seconds = sync_seconds
         self.key = key
         self.writer = is_writer() if writer is None else writer
         self._rows = read_rows(self.path)
@@ -91,9 +101,11 @@ class ResultsLog:
                 raise InputError(f"{self.path}: row {number} has no {key!r} field (fields: {', '.join(row)})")
         self._done = {row[key] for row in self._rows}
         self._file = None
-        if self.writer:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            needs_newline = self.path.exists() and self.path.stat().st_size > 0 and not _ends_with_newline(self.path)
+        self._unsynced = False
+        self._last_sync = time.monotonic()
+        if self.writer and storage.appendable(self.path):
+            storage.make_parent(self.path)
+            needs_newline = self.path.exists() and os.path.getsize(self.path) > 0 and not _ends_with_newline(self.path)
             self._file = open(self.path, "a", encoding="utf-8")
             if needs_newline:  # end a truncated last line so the next row starts on a line of its own
                 self._file.write("\n")
@@ -114,10 +126,20 @@ class ResultsLog:
         row = dict(row)
         self._rows.append(row)
         self._done.add(row[self.key])
-        if self._file is None:
-            return
-        self._file.write(dumps(row) + "\n")
-        self._flush()
+        if self._file is not None:
+            self._file.write(dumps(row) + "\n")
+            self._flush()
+        elif self.writer:  # in a bucket: rewrite the whole object, at most every sync_seconds
+            self._unsynced = True
+            if time.monotonic() - self._last_sync >= self.sync_seconds:
+                self.sync()
+
+    def sync(self) -> None:
+        """Make every row durable now (for a file in a bucket: rewrite it; on a disk rows are durable already)."""
+        if self._unsynced:
+            storage.write_text(self.path, "".join(dumps(row) + "\n" for row in self._rows))
+            self._unsynced = False
+            self._last_sync = time.monotonic()
 
     def _flush(self):
         self._file.flush()
@@ -127,6 +149,7 @@ class ResultsLog:
         if self._file is not None:
             self._file.close()
             self._file = None
+        self.sync()
 
     def __enter__(self) -> "ResultsLog":
         return self
@@ -135,10 +158,15 @@ class ResultsLog:
         self.close()
 
 
-def _ends_with_newline(path: pathlib.Path) -> bool:
+def _ends_with_newline(path: epath.Path) -> bool:
     with open(path, "rb") as f:
         f.seek(-1, os.SEEK_END)
         return f.read(1) == b"\n"
+
+
+def _interactive() -> bool:
+    """A terminal, or a notebook (Jupyter, Colab: an IPython kernel), where a live bar is read, not logged."""
+    return (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or "ipykernel" in sys.modules
 
 
 def _duration(seconds: float) -> str:
@@ -152,16 +180,17 @@ class Progress:
       total: number of items expected (None if unknown: no ETA).
       desc: label shown on the bar and in the log lines.
       log_every: log a line every this many items (0: never).
-      force: show the tqdm bar even when stderr is not a terminal (it is hidden there by default: a bar's carriage
-        returns make batch logs unreadable, and the log lines carry the same information).
+      force: show the bar even outside a terminal or a notebook (it is hidden there by default: a bar's carriage
+        returns make batch logs unreadable, and the log lines carry the same information). The bar is
+        `tqdm.auto`'s: a widget in Jupyter and Colab, text in a terminal.
     """
 
     def __init__(self, total: int | None = None, desc: str = "", log_every: int = 10, force: bool = False):
         self.total, self.desc, self.log_every = total, desc, log_every
         self.count = 0
         self._start = time.perf_counter()
-        show = force or (hasattr(sys.stderr, "isatty") and sys.stderr.isatty())
-        self._bar = tqdm.tqdm(total=total, desc=desc or None, disable=not show, dynamic_ncols=True)
+        show = force or _interactive()
+        self._bar = tqdm_auto.tqdm(total=total, desc=desc or None, disable=not show, dynamic_ncols=True)
 
     @property
     def rate(self) -> float:
@@ -210,31 +239,24 @@ def dumps(obj, **kwargs) -> str:
 def write_json(path: str | os.PathLike, obj) -> None:
     """`obj` as indented strict JSON at `path` (parent folders created): NaN and infinities as null (`dumps`),
     other non-JSON values as their str()."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(dumps(obj, indent=2, default=str) + "\n", encoding="utf-8")
+    storage.write_text(path, dumps(obj, indent=2, default=str) + "\n")
 
 
-def write_csv(path: str | os.PathLike, rows, columns) -> pathlib.Path:
+def write_csv(path: str | os.PathLike, rows, columns) -> epath.Path:
     """`rows` (mappings) as a CSV table at `path` (parent folders created), replacing any file there.
 
     One header line (`columns`, in order) and one line per row, through the csv module (RFC 4180 quoting; a
     field missing from a row, None, NaN or an infinity is an empty cell; floats are written as `repr` does,
-    which reads back exactly). The table is written to a temporary file and then renamed, so a reader never sees
-    a half-written one. Returns the path. Callers write it on the writer process only (`is_writer`), as for
-    the other results files.
+    which reads back exactly). A reader never sees a half-written table (`storage.write_text`). Returns the
+    path. Callers write it on the writer process only (`is_writer`), as for the other results files.
     """
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     columns = list(columns)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "w", encoding="utf-8", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(columns)
-        for row in rows:
-            writer.writerow([_csv_cell(row.get(column)) for column in columns])
-    os.replace(tmp, path)
-    return path
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(columns)
+    for row in rows:
+        writer.writerow([_csv_cell(row.get(column)) for column in columns])
+    return storage.write_text(path, text.getvalue())
 
 
 def _csv_cell(value) -> str:

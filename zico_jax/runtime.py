@@ -21,18 +21,21 @@ import scipy
 from absl import logging as absl_logging
 
 from zico_jax.compilation_cache import enable_compilation_cache
-from zico_jax.sharding import initialize_distributed
+from zico_jax.sharding import enable_preemption_notice, initialize_distributed
 from zico_jax.version import __version__
 
 
 def prepare_runtime(config) -> None:
-    """`jax.distributed.initialize()` when `config.distributed` or $ZICO_JAX_DISTRIBUTED asks for it, float64
+    """`jax.distributed.initialize()` when `config.distributed` or $ZICO_JAX_DISTRIBUTED asks for it (or a
+    one-process preemption service when `config.preemption_notice`, see `sharding.enable_preemption_notice`), float64
     when `config.x64`, JAX's persistent compilation cache unless `config.compilation_cache` is False, and orbax's
     per-checkpoint INFO lines filtered out of the log."""
     # orbax logs every checkpoint step at INFO: keep its warnings, drop the rest so progress lines stay readable.
     absl_logging.get_absl_handler().python_handler.addFilter(
         lambda record: "orbax" not in record.pathname or record.levelno >= logging.WARNING)
     initialize_distributed(config.get("distributed") or None)
+    if config.get("preemption_notice"):
+        enable_preemption_notice()
     if config.get("x64"):
         jax.config.update("jax_enable_x64", True)
     if config.get("compilation_cache", True):

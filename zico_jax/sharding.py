@@ -14,9 +14,11 @@ Example:
 from __future__ import annotations
 
 import os
+import socket
 
 import jax
 import numpy as np
+from absl import logging
 from jax.experimental import multihost_utils
 from jax.sharding import AxisType, Mesh, NamedSharding, PartitionSpec
 
@@ -81,6 +83,29 @@ def initialize_distributed(enabled: bool | None = None) -> None:
         enabled = os.environ.get(DISTRIBUTED_ENV, "").strip().lower() in ("1", "true", "yes")
     if enabled and not jax.distributed.is_initialized():
         jax.distributed.initialize()
+
+
+def enable_preemption_notice() -> None:
+    """Let a preemption notice (SIGTERM) reach `multihost_utils.reached_preemption_sync_point`, which orbax's
+    `CheckpointManager.reached_preemption` reads, on a single host too.
+
+    JAX's preemption sync service runs wherever `jax.distributed` is initialised: on a multi-host run it comes with
+    `initialize_distributed`. A single-host run gets it from a one-process coordination service on a free localhost
+    port. Call it before any computation (as `jax.distributed.initialize`); a no-op when jax.distributed is
+    initialised already, and a warning when JAX has computed already in this process (then SIGTERM keeps its
+    usual effect). Once it runs, SIGTERM no longer ends the process by itself: the program must poll
+    `reached_preemption_sync_point` (the search does, once per round).
+    """
+    if jax.distributed.is_initialized():
+        return
+    with socket.socket() as probe:  # a free port: bound, read, released
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    try:
+        jax.distributed.initialize(coordinator_address=f"127.0.0.1:{port}", num_processes=1, process_id=0)
+    except RuntimeError as err:  # JAX computed already in this process (a notebook, several commands in one)
+        logging.warning("no preemption notice in this process (%s): SIGTERM ends it as usual, and a rerun "
+                        "resumes from the last periodic checkpoint", str(err).split(". ")[0])
 
 
 def is_writer() -> bool:

@@ -37,9 +37,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import math
-import pathlib
 import time
 from typing import Any, Optional
 
@@ -51,9 +49,10 @@ import orbax.checkpoint as ocp
 from absl import logging
 
 from zico_jax import data as image_data
+from zico_jax import storage
 from zico_jax.errors import InputError
 from zico_jax.from_config import space_from_config
-from zico_jax.results import dumps
+from zico_jax.results import ResultsLog, dumps, read_rows
 from zico_jax.runtime import run_environment
 from zico_jax.train_data import load_data
 
@@ -203,13 +202,12 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
     state = init_state(model, recipe, tuple(data.image_shape))
 
     output_dir = output_dir if output_dir is not None else config.get("output_dir")
-    out = pathlib.Path(output_dir) if output_dir else None
+    out = storage.as_path(output_dir) if output_dir else None
     meta = {"space": repr(space), "genotype": str(g), "total_steps": total,
             **{k: config.get(k) for k in RESUME_FIELDS}}
-    manager, start, history = None, 0, []  # history: the train rows of metrics.jsonl
+    manager, start, history, metrics_log = None, 0, [], None  # history: the train rows of metrics.jsonl
     if out is not None:
-        out.mkdir(parents=True, exist_ok=True)
-        manager = ocp.CheckpointManager((out / "checkpoints").resolve(), options=ocp.CheckpointManagerOptions(
+        manager = ocp.CheckpointManager(storage.absolute(out / "checkpoints"), options=ocp.CheckpointManagerOptions(
             max_to_keep=config.get("max_to_keep", 2), enable_async_checkpointing=False, create=True))
         if manager.latest_step() is not None:
             start = int(manager.latest_step())
@@ -223,6 +221,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
             state = jax.device_put(jax.device_get(restored.state))
             logging.info("train: resuming from step %d in %s", start, out / "checkpoints")
         history = [r for r in _truncate_jsonl(out / "metrics.jsonl", start) if r["split"] == "train"]
+        metrics_log = ResultsLog(out / "metrics.jsonl", key="step", writer=True)
 
     def save(step):
         if manager is not None and step not in manager.all_steps():
@@ -230,9 +229,8 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
                                                        meta=ocp.args.JsonSave(meta)))
 
     def record(row):
-        if out is not None:
-            with open(out / "metrics.jsonl", "a", encoding="utf-8") as f:
-                f.write(dumps(row) + "\n")
+        if metrics_log is not None:
+            metrics_log.append(row)
 
     spe, end = data.steps_per_epoch, min(total, stop_after or total)
     every = config.get("checkpoint_every") or spe
@@ -269,6 +267,7 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
     if manager is not None:
         manager.wait_until_finished()
         manager.close()
+        metrics_log.close()
     summary = {"space": repr(space), "genotype": str(g), "params": space.params(g), "dataset": config.dataset,
                "data_source": config.data_source, "steps": end, "total_steps": total, "completed": end == total,
                "epochs": end / spe, "resumed_from": start,
@@ -277,18 +276,17 @@ def train(space, genotype, config, *, output_dir: Optional[str] = None, stop_aft
                "eval": result, "wall_s": time.perf_counter() - t0,
                "config": config.to_dict() if hasattr(config, "to_dict") else dict(config), **run_environment()}
     if out is not None:
-        (out / "summary.json").write_text(dumps(summary, indent=2, default=str) + "\n", encoding="utf-8")
+        storage.write_text(out / "summary.json", dumps(summary, indent=2, default=str) + "\n")
     summary["state"] = state
     return summary
 
 
-def _truncate_jsonl(path: pathlib.Path, step: int) -> list[dict]:
+def _truncate_jsonl(path, step: int) -> list[dict]:
     """Drop rows logged after `step` (written before a kill, redone after resuming); returns the rows kept."""
     if not path.exists():
         return []
-    rows = [row for row in map(json.loads, filter(str.strip, path.read_text(encoding="utf-8").splitlines()))
-            if row["step"] <= step]
-    path.write_text("".join(dumps(row) + "\n" for row in rows), encoding="utf-8")
+    rows = [row for row in read_rows(path) if row["step"] <= step]
+    storage.write_text(path, "".join(dumps(row) + "\n" for row in rows))
     return rows
 
 

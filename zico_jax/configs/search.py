@@ -19,7 +19,10 @@ Fields:
                          ZiCo-BC spaces' conv layers are not OFA's blocks, so note10_lut needs it for them).
   seed                   the search's RNG, the weight init and the batch draw.
   output_dir             search.jsonl, checkpoints/, best.json, summary.md (and pareto.csv).
-  checkpoint_every       iterations between orbax checkpoints (also one on SIGTERM and at the end).
+  checkpoint_every       iterations between orbax checkpoints (also one at a preemption notice and at the end).
+  preemption_notice      on SIGTERM (a preemptible VM's notice), checkpoint the round and stop with exit status 143,
+                         every host at the same round (orbax + JAX's preemption sync service; on a single host
+                         `zico search` starts a one-process service for it). False: SIGTERM just ends the process.
   resume                 continue from the latest checkpoint in output_dir (default True).
   groundtruth            benchmark table for the report (None: the space's default where one exists).
 
@@ -120,5 +123,6 @@ def _default_config() -> ml_collections.ConfigDict:
     config.output_dir = placeholder(str)
     config.checkpoint_every = 1000
     config.resume = True
+    config.preemption_notice = True
     config.log_every = 1000
     return config

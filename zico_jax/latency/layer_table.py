@@ -6,10 +6,12 @@ from __future__ import annotations
 import copy
 import csv
 import dataclasses
+import io
 import math
 import pathlib
 from typing import Iterable, Optional
 
+from zico_jax import storage
 from zico_jax.errors import InputError, UnknownNameError
 from zico_jax.latency.schema import (
     LAYER_FIELDS,
@@ -206,12 +208,11 @@ def export_layer_list(space, genotypes: Iterable, path, resolution: Optional[int
     for g in genotypes:
         for key in layer_keys(space, g):
             keys.setdefault(key, None)
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", newline="") as f:
-        writer = csv.writer(f)
-        writer.writerow(LAYER_FIELDS + (("resolution",) if resolution is not None else ()) + ("latency_ms",))
-        for key in keys:
-            writer.writerow([getattr(key, c) for c in LAYER_FIELDS] + ([resolution] if resolution is not None else [])
-                            + [""])
+    text = io.StringIO(newline="")
+    writer = csv.writer(text)
+    writer.writerow(LAYER_FIELDS + (("resolution",) if resolution is not None else ()) + ("latency_ms",))
+    for key in keys:
+        writer.writerow([getattr(key, c) for c in LAYER_FIELDS] + ([resolution] if resolution is not None else [])
+                        + [""])
+    storage.write_text(path, text.getvalue())  # local or in a bucket
     return list(keys)

@@ -14,8 +14,10 @@ Modes: "evolution" (the official EA), "random" (baseline), "pareto" (the EA on t
 non-dominated (score, latency) children over the whole search: the Pareto front; needs a latency table).
 Resuming (`config.resume`, default True): the latest orbax checkpoint in `<output_dir>/checkpoints` is restored and
 the search continues exactly where it was (same proposals, same final population as an uninterrupted run); rows of
-rounds redone after the checkpoint are not written twice. SIGTERM (preemption) saves the last completed round at
-once and stops after the round in flight with `SearchPreempted` (exit status 143).
+rounds redone after the checkpoint are not written twice. A preemption notice (SIGTERM, through orbax and JAX's
+preemption sync: `SearchCheckpointer.reached_preemption`) makes every host save the same round and stop with
+`SearchPreempted` (exit status 143).
+`output_dir` may be a bucket (`gs://...`): every file here is written through `zico_jax.storage`.
 At the end (process 0): `best.json` and `summary.md` (best network; with a ground truth, its accuracy and latency
 against the best network in the ground truth meeting the same budgets), and in pareto mode `pareto.csv`.
 
@@ -26,25 +28,26 @@ Example:
 
 from __future__ import annotations
 
-import csv
 import dataclasses
+import itertools
 import json
 import math
-import pathlib
 import time
 from typing import Any, Iterable, Optional
 
 import numpy as np
 from absl import logging
+from etils import epath
 
+from zico_jax import storage
 from zico_jax.errors import InputError
 from zico_jax.from_config import zico_bc_beta
-from zico_jax.results import Progress, ResultsLog, dumps
+from zico_jax.results import Progress, ResultsLog, dumps, write_csv
 from zico_jax.runtime import run_environment
 from zico_jax.search import pareto
 from zico_jax.search.budgets import budgets_from_config, latency_of
 from zico_jax.search.checkpoint import SearchCheckpointer, SearchPreempted
-from zico_jax.search.evolution import Evolution, EvolutionState
+from zico_jax.search.evolution import Evolution
 from zico_jax.search.random_search import RandomSearch
 from zico_jax.sharding import is_writer
 from zico_jax.spaces import HasInitialGenotype
@@ -119,18 +122,17 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     latency = latency_of(space, latency_table) if latency_table is not None else None
     initial = initial_genotype(space, config.seed) if mode != "random" else None
     search = make_search(space, mode, config.population_size, initial)
-    out = pathlib.Path(output_dir or config.get("output_dir") or "")
     if not str(output_dir or config.get("output_dir") or ""):
         raise InputError("config.output_dir is required: the folder for search.jsonl, checkpoints and best.json")
+    out = storage.as_path(output_dir or config.get("output_dir"))
     writer = is_writer()
     trajectory = _trajectory(config, space)
     _check_resumable(out, trajectory, config.get("resume", True))
     if writer:
-        out.mkdir(parents=True, exist_ok=True)
-        (out / "search_config.json").write_text(dumps(trajectory, indent=1, default=str) + "\n")
+        storage.write_text(out / "search_config.json", dumps(trajectory, indent=1, default=str) + "\n")
         # the whole config and the environment of the latest (re)start; search_config.json is what resuming checks
         run = {"config": config.to_dict() if hasattr(config, "to_dict") else dict(config), **run_environment()}
-        (out / "run.json").write_text(dumps(run, indent=1, default=str) + "\n")
+        storage.write_text(out / "run.json", dumps(run, indent=1, default=str) + "\n")
     ckpt = SearchCheckpointer(out / "checkpoints", config.checkpoint_every)
     state = ckpt.restore() if config.get("resume", True) else None
     if state is None:
@@ -141,12 +143,12 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
     # a logged NaN (an unmeasured latency, a failed score) is null in the file: NaN again in memory
     cache = {row["arch"]: {k: (math.nan if v is None else v) for k, v in row.items()} for row in log.rows()}
     logged_through = max((row.get("iteration", -1) for row in log.rows()), default=-1)
-    last_good = [state.to_dict()]
-    ckpt.on_sigterm(lambda: EvolutionState.from_dict(last_good[0]))
     try:
         left = max(config.iterations - state.iteration, 0)
         with Progress(total=left, desc=f"search {mode}", log_every=config.get("log_every", 1000)) as bar:
-            while state.iteration < config.iterations:
+            for round_index in itertools.count():
+                if state.iteration >= config.iterations:
+                    break
                 k = min(config.children_per_round, config.iterations - state.iteration)
                 first = state.iteration
                 children = search.propose(state, k)
@@ -179,11 +181,11 @@ def run_search(space, scorer, config, *, output_dir=None, latency_table=None, gr
                 for row in rows:
                     if row["iteration"] > logged_through:
                         log.append(row)
-                last_good[0] = state.to_dict()
                 ckpt.maybe_save(state)
                 bar.update(k)
-                if ckpt.preempted:
+                if ckpt.reached_preemption(round_index):
                     ckpt.save(state)
+                    logging.warning("search: preempted; saved iteration %d, stopping", state.iteration)
                     raise SearchPreempted(state.iteration)
         ckpt.save(state)
     finally:
@@ -202,13 +204,13 @@ def _finite(score) -> float:
     return -math.inf if math.isnan(score) else score
 
 
-def _check_resumable(out: pathlib.Path, trajectory: dict, resume: bool) -> None:
+def _check_resumable(out: epath.Path, trajectory: dict, resume: bool) -> None:
     record = out / "search_config.json"
     has_state = (out / "checkpoints").exists() and any((out / "checkpoints").iterdir())
     if not resume and has_state:
         raise InputError(f"{out} already holds a search (checkpoints/); set resume=True or use a new output_dir")
     if resume and record.exists():
-        previous = json.loads(record.read_text())
+        previous = json.loads(record.read_text(encoding="utf-8"))
         diff = [f"{k}: {previous.get(k)!r} there, {json.loads(json.dumps(trajectory[k], default=str))!r} now"
                 for k in TRAJECTORY_FIELDS if previous.get(k) != json.loads(json.dumps(trajectory[k], default=str))]
         if diff and has_state:
@@ -258,15 +260,11 @@ def compare_with_groundtruth(space, budgets, groundtruth, column: str, found: st
             "rank": 1 + int(sum(v > found_value for v in values)) if not math.isnan(found_value) else None}
 
 
-def write_outputs(out: pathlib.Path, summary: dict, state, cache: dict, mode: str) -> None:
-    (out / "best.json").write_text(dumps(summary, indent=1, default=float) + "\n", encoding="utf-8")
-    (out / "summary.md").write_text(format_summary(summary) + "\n", encoding="utf-8")
+def write_outputs(out: epath.Path, summary: dict, state, cache: dict, mode: str) -> None:
+    storage.write_text(out / "best.json", dumps(summary, indent=1, default=float) + "\n")
+    storage.write_text(out / "summary.md", format_summary(summary) + "\n")
     if mode == "pareto":
-        fields = ["arch", "score", "latency", "params", "flops"]
-        with open(out / "pareto.csv", "w", newline="", encoding="utf-8") as f:
-            w = csv.DictWriter(f, fields, extrasaction="ignore")
-            w.writeheader()
-            w.writerows(summary["pareto"])
+        write_csv(out / "pareto.csv", summary["pareto"], ["arch", "score", "latency", "params", "flops"])
 
 
 def format_summary(summary: dict) -> str:

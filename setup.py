@@ -41,6 +41,7 @@ setup(
         "optax>=0.2.8,<0.3",
         "numpy>=2.0,<3",
         "orbax-checkpoint>=0.12.8,<0.13",
+        "etils[epath]>=1.12,<2",  # zico_jax.storage: output paths that may be a bucket (fsspec comes with it)
         "tensorflow-datasets>=4.9.10,<5",
         "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
         "absl-py>=2.5,<3",
@@ -55,6 +56,9 @@ setup(
                  "ruff>=0.17.6,<0.18",  # tests/test_packaging.py: `ruff check .` is clean (rules move between minors)
                  # executing notebooks/zico_jax_quickstart.ipynb (tests/test_notebook.py)
                  "nbclient>=0.10,<0.11", "nbformat>=5.9,<6", "ipykernel>=6.29,<8"],
+        # Output folders in Google Cloud Storage (gs://...): epath's fsspec backend for gs:// (without TensorFlow)
+        # and the GCS client orbax asks about a bucket before it writes a checkpoint there.
+        "gcs": ["gcsfs>=2024.2", "google-cloud-storage>=2.14"],
         # Reading prepared TFDS datasets (cifar10/cifar100/imagenet_resized) needs TensorFlow (+1.4 GB).
         "tfds": ["tensorflow>=2.16"],
         # The PyTorch reference path of the benchmarks (torch==2.13.0 CPU was measured).

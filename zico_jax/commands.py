@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 
 import numpy as np
 
-from zico_jax import fetch
+from zico_jax import fetch, storage
 from zico_jax.ablation import format_markdown, run_ablation
 from zico_jax.bias import format_report, run_bias
 from zico_jax.configs import ablate as ablate_config
@@ -72,10 +72,10 @@ def archs_of(config) -> list[str]:
     """config.archs and the lines of config.archs_file (a missing file: DataNotFoundError)."""
     texts = [str(a) for a in (config.get("archs") or ())]
     if config.get("archs_file"):
-        path = pathlib.Path(config.archs_file)
+        path = storage.as_path(config.archs_file)  # local or in a bucket
         if not path.is_file():
             raise DataNotFoundError(f"config.archs_file: {path} is not a file")
-        texts += [line.strip() for line in path.read_text().splitlines() if line.strip()]
+        texts += [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
     return texts
 
 

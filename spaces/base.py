@@ -32,6 +32,7 @@ from zico_jax.nn.losses import cross_entropy
 from zico_jax.nn.tape_nodes import TapeNode
 
 __all__ = ["GenotypeError", "LayerInfo", "Space", "HasTape", "HasTorchNames", "Mutable", "HasInitialGenotype",
+           "HasCanonicalForm",
            "register_space", "get_space", "space_class", "space_names", "parse_space_options"]
 
 
@@ -203,6 +204,16 @@ class HasInitialGenotype(Protocol):
     """The network an official search starts its population from (e.g. Zen-NAS's init_plainnet.txt)."""
 
     def initial_genotype(self): ...
+
+
+@runtime_checkable
+class HasCanonicalForm(Protocol):
+    """`canonical(genotype) -> str`, equal for genotypes whose networks compute the same function up to which
+    weights sit where (isomorphic cells, edges that cannot reach the output, identity and zero ops), so that the
+    engine can score each such class once (`Engine(deduplicate=True)`). Equal forms must imply the same function;
+    different forms may still compute the same one (a finer partition is only slower)."""
+
+    def canonical(self, genotype) -> str: ...
 
 
 # ---------------------------------------------------------------------------------------------------- registry

@@ -340,6 +340,34 @@ class NB201Space(Space):
             code[e] = (code[e] + rng.integers(1, len(OPS))) % len(OPS)
         return self.decode(code)
 
+    def canonical(self, genotype) -> str:
+        """The cell's isomorphism class, as NAS-Bench-201's own code defines it: `CellStructure.to_unique_str(
+        consider_zero=True)` (D-X-Y/AutoDL-Projects, xautodl/models/cell_searchs/genotypes.py), which gives 6,466
+        classes among the 15,625 cells, the count the benchmark reports.
+
+        A node is the sorted '+'-join of its incoming terms: `none`, or any op reading a zero node, is the zero
+        term '#'; `skip_connect` passes its input's string on; any other op wraps it, `(input)@op`. Sorting makes
+        the sum's order irrelevant (isomorphic cells). Every op of a type has the same shape on every edge, so
+        equal strings mean the same function up to which weights sit where; a conv reading zeros, or feeding
+        only `none` edges, gets exactly zero gradient and adds no ZiCo term. The form is finer than functional
+        equality in one place (a '#' term is kept in a sum), which costs only a few extra scores."""
+        ops = _as_genotype(genotype).ops
+        nodes = {0: "0"}
+        for node in (1, 2, 3):
+            terms = []
+            for e, (dst, src) in enumerate(EDGES):
+                if dst != node:
+                    continue
+                op, source = ops[e], nodes[src]
+                if op == "none" or source == "#":
+                    terms.append("#")
+                elif op == "skip_connect":
+                    terms.append(source)
+                else:
+                    terms.append(f"({source})@{op}")
+            nodes[node] = "+".join(sorted(terms))
+        return nodes[3]
+
     def arch_id(self, genotype) -> int:
         """Base-5 number of the code (edge 0 least significant): 0..15624, not the benchmark's index."""
         return int(sum(int(c) * 5**i for i, c in enumerate(self.encode(genotype))))

@@ -106,3 +106,79 @@ def test_weight_import_errors(space, golden_dir):
 def test_registry_errors():
     with pytest.raises(KeyError, match=r"unknown space 'nb999'.*\(registered: .*nats_tss"):
         get_space("nb999")
+
+
+# ------------------------------------------------------------------------------------------ canonical form
+
+
+def _cell_outputs(space, genotypes, width=6, seed=0) -> np.ndarray:
+    """Brute force: every cell evaluated on one random input, each op type one fixed random function wherever it
+    sits (the same weights on every edge), `none` zero and `skip_connect` the identity. Cells that compute the same
+    function up to which weights sit where give the same output here."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=width)
+    weights = {op: rng.normal(size=(width, width)) for op in ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")}
+    apply = {"none": lambda v: np.zeros_like(v), "skip_connect": lambda v: v,
+             **{op: (lambda v, w=w: np.tanh(w @ v)) for op, w in weights.items()}}
+    edges = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
+    out = []
+    for g in genotypes:
+        nodes = {0: x}
+        for node in (1, 2, 3):
+            nodes[node] = sum(apply[op](nodes[src]) for op, (dst, src) in zip(g.ops, edges) if dst == node)
+        out.append(nodes[3])
+    return np.array(out)
+
+
+def test_canonical_form_has_the_benchmarks_6466_classes(space):
+    forms = [space.canonical(g) for g in space.enumerate()]
+    assert len(forms) == 15_625 and len(set(forms)) == 6_466  # NAS-Bench-201's unique-cell count
+    assert space.canonical(BEST) == space.canonical(space.parse(BEST))
+    # skip_connect passes its input on; none and anything reading zero are '#'; the sum is sorted
+    assert space.canonical("|none~0|+|none~0|none~1|+|none~0|none~1|none~2|") == "#+#+#"
+    assert (space.canonical("|skip_connect~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|nor_conv_1x1~2|")
+            == "#+(#+#)@nor_conv_1x1+(0)@nor_conv_3x3")
+
+
+def test_equal_canonical_forms_compute_the_same_function(space):
+    """Over all 15,625 cells: members of a class give equal outputs (the form never merges different functions);
+    the form may keep apart cells that compute the same function (a '#' term in a sum), never the reverse."""
+    genotypes = list(space.enumerate())
+    outputs = _cell_outputs(space, genotypes)
+    by_form: dict[str, np.ndarray] = {}
+    for g, y in zip(genotypes, outputs):
+        first = by_form.setdefault(space.canonical(g), y)
+        np.testing.assert_allclose(y, first, rtol=0, atol=1e-12, err_msg=str(g))
+    functions = {tuple(np.round(y, 9)) for y in outputs}
+    assert len(functions) <= len(by_form) == 6_466
+    # and a single different op on one edge of a live path is another class
+    assert space.canonical(BEST) != space.canonical(ALL_CONV3)
+
+
+def test_engine_deduplicate_measures_each_class_once(space):
+    from conftest import tiny_batches
+
+    from zico_jax.engine import Engine
+
+    small = get_space("nats_tss", C=4, N=1, image_size=8)
+    # the same sum conv1x1(x) + conv3x3(x) at node 3, the two convs swapped between edges 1<-0 and 3<-0
+    rep = "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_3x3~0|skip_connect~1|none~2|"
+    member = "|nor_conv_3x3~0|+|none~0|none~1|+|nor_conv_1x1~0|skip_connect~1|none~2|"
+    other = "|nor_conv_1x1~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"  # node 1 cut off
+    assert small.canonical(rep) == small.canonical(member) != small.canonical(other)
+    xs, ys = tiny_batches(2, 4, 8)
+    plain = Engine(small, xs, ys, ("zico", "params"), seed=0)
+    dedup = Engine(small, xs, ys, ("zico", "params"), seed=0, deduplicate=True)
+    measured = []
+    original = dedup._backend.measure
+    dedup._backend.measure = lambda gs, params=None: (measured.extend(map(str, gs)), original(gs, params))[1]
+    results = list(dedup.score([rep, other, member, rep]))
+    assert [r.arch for r in results] == [rep, other, member, rep]  # input order
+    assert measured == [rep, other]  # one measurement per class
+    expected = {r.arch: r for r in plain.score([rep, other, member])}
+    assert results[0].scores == expected[rep].scores and results[1].scores == expected[other].scores  # bitwise
+    assert results[2].scores["zico"] == expected[rep].scores["zico"] and results[2].scored_as == rep
+    assert results[2].params == expected[member].params == results[2].scores["params"]
+    assert results[2].row()["scored_as"] == rep and "scored_as" not in results[0].row()
+    list(dedup.score([member]))  # a later call: the class is known, nothing measured
+    assert measured == [rep, other]

@@ -57,9 +57,9 @@ from zico_jax.spaces import space_class
 FREE_PROXIES = ("params", "flops")  # in every row already: compared at no cost
 # Config fields that change what a score means; resuming with any of them different is an error.
 SEMANTIC_FIELDS = ("space", "space_options", "task", "dataset", "data_source", "proxies", "num_batches", "batch_size",
-                   "beta", "feature_map", "seed", "dtype", "gradients", "count_transposed_conv")
+                   "beta", "feature_map", "seed", "dtype", "gradients", "count_transposed_conv", "deduplicate")
 # Semantic fields added later, with the value that runs recorded before them used.
-SEMANTIC_DEFAULTS = {"gradients": "per_batch", "count_transposed_conv": False}
+SEMANTIC_DEFAULTS = {"gradients": "per_batch", "count_transposed_conv": False, "deduplicate": False}
 METRICS = ("n", "kendall_tau", "spearman_rho", "top10_precision")
 
 
@@ -134,7 +134,8 @@ def semantics_of(config, proxies: Sequence[str], space=None) -> dict[str, Any]:
             "batch_size": int(config.batch_size), "beta": beta, "feature_map": config.feature_map,
             "seed": int(config.seed), "dtype": "float64" if config.x64 else "float32",
             "gradients": config.get("gradients", "per_batch"),
-            "count_transposed_conv": bool(config.get("count_transposed_conv", False))}
+            "count_transposed_conv": bool(config.get("count_transposed_conv", False)),
+            "deduplicate": bool(config.get("deduplicate", False))}
 
 
 def check_resumable(output_dir: epath.Path, semantics: Mapping[str, Any]) -> None:

@@ -13,6 +13,9 @@
                          its H, W, C are the layer's output or input map.
   gradients              "per_batch" (the official ZiCo) or "per_sample" (tape backend).
   count_transposed_conv  also count transposed convolutions (the official code counts Conv2d and Linear only).
+  deduplicate            score each class of networks that compute the same function once (NAS-Bench-201: 6,466
+                         classes of 15,625 cells); a class shares its first member's random initialisation and
+                         scores (`Engine(deduplicate=True)`). Off by default: every network is initialised apart.
   seed                   the weight init and the mini-batch draw.
   x64                    compute in float64.
   backend, candidate_batch
@@ -39,6 +42,7 @@ def add_scoring_fields(config: ml_collections.ConfigDict, space: str = "nats_tss
     config.feature_map = "output"
     config.gradients = "per_batch"
     config.count_transposed_conv = False
+    config.deduplicate = False
     config.seed = 0
     config.x64 = False
     config.backend = "auto"

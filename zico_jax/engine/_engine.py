@@ -13,6 +13,7 @@ so `score` groups candidates by `batch_size` and has no backend-specific path.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import time
 from typing import Any, Iterable, Iterator, Mapping, Protocol, Sequence
@@ -28,7 +29,7 @@ from zico_jax.errors import InputError
 from zico_jax.grads import GRADIENTS
 from zico_jax.proxies import registry as proxy_registry
 from zico_jax.proxies.baselines import baseline_network, jitted_baseline
-from zico_jax.spaces.base import HasTape, Space
+from zico_jax.spaces.base import HasCanonicalForm, HasTape, Space
 
 BACKENDS = ("auto", "tape", "supernet")
 CANDIDATE_LOOPS = ("map", "vmap")
@@ -46,7 +47,8 @@ class Backend(Protocol):
 
 @dataclasses.dataclass(frozen=True)
 class CandidateScore:
-    """One scored candidate: canonical genotype string, proxy scores, analytic counts, wall time."""
+    """One scored candidate: genotype string, proxy scores, analytic counts, wall time. `scored_as`: with
+    `Engine(deduplicate=True)`, the genotype whose network was measured for this one's class (None: itself)."""
 
     arch: str
     scores: Mapping[str, float]
@@ -54,10 +56,14 @@ class CandidateScore:
     flops: int
     layers_counted: int
     seconds: float
+    scored_as: str | None = None
 
     def row(self) -> dict[str, Any]:
-        return {"arch": self.arch, **self.scores, "params": self.params, "flops": self.flops,
-                "layers_counted": self.layers_counted, "seconds": round(self.seconds, 4)}
+        row = {"arch": self.arch, **self.scores, "params": self.params, "flops": self.flops,
+               "layers_counted": self.layers_counted, "seconds": round(self.seconds, 4)}
+        if self.scored_as is not None:
+            row["scored_as"] = self.scored_as
+        return row
 
 
 class Engine:
@@ -86,6 +92,12 @@ class Engine:
       gradients: "per_batch" (default: ZiCo over the N mini-batch gradients, as the official code) or
         "per_sample" (over the N * B per-sample gradients, BatchNorm statistics of each sample's mini-batch held
         fixed: `zico_jax.grads.per_sample_grads`). Per-sample runs on the tape backend only ("auto" picks it).
+      deduplicate: score each class of `space.canonical` once (a space with `HasCanonicalForm`: NAS-Bench-201's
+        6,466 classes of 15,625 cells). The first genotype of a class met is measured, with its own key; every
+        later member reports its scores (the class shares that one random initialisation, so its members' scores
+        are equal, where separately initialised networks would differ by the init's noise) with its own params and
+        FLOPs, `seconds` 0 and `scored_as` naming the measured genotype. Scores are kept for the engine's
+        lifetime, so a search never measures a class twice.
     """
 
     def __init__(
@@ -93,6 +105,7 @@ class Engine:
         options: proxy_registry.ProxyOptions = DEFAULT_OPTIONS, backend: str = "auto",
         cumulative: bool = False, grad_method: str = "vmap", candidate_batch: int = 8, mesh=None,
         candidate_loop: str = "map", baseline_mode: str = "auto", gradients: str = "per_batch",
+        deduplicate: bool = False,
     ):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if xs.ndim != 5 or ys.shape[:2] != xs.shape[:2]:
@@ -122,6 +135,11 @@ class Engine:
             raise InputError(f"Engine: space {space.name!r} has no whole-space network; use backend='tape'")
         if backend == "tape" and not has_tape:
             raise InputError(f"Engine: space {space.name!r} provides no tape; use backend='supernet'")
+        if deduplicate and not isinstance(space, HasCanonicalForm):
+            raise InputError(f"Engine: deduplicate=True needs a space with a canonical form (Space.canonical); "
+                             f"space {space.name!r} has none")
+        self.deduplicate = bool(deduplicate)
+        self._class_scores: dict[str, CandidateScore] = {}  # canonical form -> the measured member's result
         self.space, self.xs, self.ys = space, xs, ys
         self.proxies = proxy_registry.parse_proxies(tuple(proxies))
         self.seed, self.options, self.backend = seed, options, backend
@@ -181,7 +199,13 @@ class Engine:
 
         Candidates are measured `batch_size` at a time, as the backend asks: the supernet backend
         `candidate_batch` per call, split over the mesh; the tape backend one at a time. A generator of
-        genotypes is consumed lazily."""
+        genotypes is consumed lazily. With `deduplicate`, only the first member of each class is measured."""
+        if self.deduplicate:
+            yield from self._score_classes(genotypes)
+            return
+        yield from self._score_each(genotypes)
+
+    def _score_each(self, genotypes: Iterable) -> Iterator[CandidateScore]:
         size = self._backend.batch_size if self._needs_grads else 1
         batch = []
         for g in genotypes:
@@ -191,6 +215,43 @@ class Engine:
                 batch = []
         if batch:
             yield from self._score_batch(batch)
+
+    def _score_classes(self, genotypes: Iterable) -> Iterator[CandidateScore]:
+        """`score` with one measurement per canonical class, results in input order and streamed: a genotype is
+        yielded as soon as its class's measured member is (members of classes scored before, at once)."""
+        waiting: collections.deque = collections.deque()  # (genotype, class), in input order
+        queued: set[str] = set()
+
+        def new_classes():
+            for g in genotypes:
+                g = self._parse(g)
+                form = self.space.canonical(g)
+                waiting.append((g, form))
+                if form not in self._class_scores and form not in queued:
+                    queued.add(form)
+                    yield g
+
+        def ready():
+            while waiting and waiting[0][1] in self._class_scores:
+                g, form = waiting.popleft()
+                yield self._member_result(g, self._class_scores[form])
+
+        for result in self._score_each(new_classes()):
+            self._class_scores[self.space.canonical(self._parse(result.arch))] = result
+            yield from ready()
+        yield from ready()
+
+    def _member_result(self, g, measured: CandidateScore) -> CandidateScore:
+        """`g`'s result from its class's measured member: the same proxy scores except the analytic ones (params,
+        FLOPs), which are `g`'s own."""
+        if str(g) == measured.arch:
+            return measured
+        m = proxy_registry.Measurement({}, {}, self.space.params(g), self.space.flops(g), {})
+        analytic = {name: proxy_registry.get_proxy(name).fn(m, self.options) for name in self.proxies
+                    if not proxy_registry.get_proxy(name).needs_grads
+                    and not proxy_registry.get_proxy(name).needs_network}
+        return dataclasses.replace(measured, arch=str(g), scores={**measured.scores, **analytic}, params=m.params,
+                                   flops=m.flops, seconds=0.0, scored_as=measured.arch)
 
     def _parse(self, genotype):
         return self.space.parse(genotype) if isinstance(genotype, str) else genotype

@@ -102,4 +102,5 @@ def engine_from_config(space: Space, config, proxies: Sequence[str]) -> Engine:
     return Engine(space, xs, ys, tuple(proxies), seed=config.seed, options=proxy_options(space, config),
                   backend=config.get("backend", "auto"), candidate_batch=config.get("candidate_batch", 8),
                   cumulative=bool(config.get("cumulative", False)), gradients=config.get("gradients", "per_batch"),
-                  deduplicate=bool(config.get("deduplicate", False)))
+                  deduplicate=bool(config.get("deduplicate", False)),
+                  candidate_parallel=config.get("candidate_parallel", "shard_map"))

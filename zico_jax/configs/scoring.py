@@ -18,8 +18,9 @@
                          scores (`Engine(deduplicate=True)`). Off by default: every network is initialised apart.
   seed                   the weight init and the mini-batch draw.
   x64                    compute in float64.
-  backend, candidate_batch
-                         the engine's backend (auto | tape | supernet) and candidates per supernet call.
+  backend, candidate_batch, candidate_parallel
+                         the engine's backend (auto | tape | supernet), candidates per supernet call, and how the
+                         supernet spreads them over devices: shard_map (default; also multi-host) | pmap.
   compilation_cache      JAX's persistent compilation cache ($ZICO_JAX_CACHE, else ~/.cache/zico_jax/xla).
   distributed            jax.distributed.initialize() first (multi-host; also $ZICO_JAX_DISTRIBUTED=1).
 """
@@ -47,6 +48,7 @@ def add_scoring_fields(config: ml_collections.ConfigDict, space: str = "nats_tss
     config.x64 = False
     config.backend = "auto"
     config.candidate_batch = 8
+    config.candidate_parallel = "shard_map"
     add_runtime_fields(config)
     return config
 

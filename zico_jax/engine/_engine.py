@@ -84,6 +84,8 @@ class Engine:
         count); it bounds the memory per device.
       mesh: the device mesh the candidate axis is split over (default: every device, `sharding.candidate_mesh`).
       candidate_loop: "map" (default; grouping-invariant scores) or "vmap" over a device's candidates.
+      candidate_parallel: "shard_map" (default) or "pmap": how the supernet backend spreads candidates over the
+        mesh's devices (`zico_jax.engine._supernet.SupernetBackend`; the same scores either way).
       baseline_mode: how baseline proxies (snip, synflow, ...: `zico_jax.proxies.baselines`) run on each
         candidate's standalone network, initialised from the candidate's key like ZiCo's weights, on the first
         mini-batch `xs[0], ys[0]`: "jit" compiles one program per candidate and proxy; "eager" runs op by op, so
@@ -105,7 +107,7 @@ class Engine:
         options: proxy_registry.ProxyOptions = DEFAULT_OPTIONS, backend: str = "auto",
         cumulative: bool = False, grad_method: str = "vmap", candidate_batch: int = 8, mesh=None,
         candidate_loop: str = "map", baseline_mode: str = "auto", gradients: str = "per_batch",
-        deduplicate: bool = False,
+        deduplicate: bool = False, candidate_parallel: str = "shard_map",
     ):
         xs, ys = jnp.asarray(xs), jnp.asarray(ys)
         if xs.ndim != 5 or ys.shape[:2] != xs.shape[:2]:
@@ -167,7 +169,8 @@ class Engine:
         else:
             self._backend = SupernetBackend(space, supernet, xs, ys, seed=seed, initial_params=self.initial_params,
                                             cumulative=cumulative, grad_method=grad_method, mesh=self.mesh,
-                                            batch_size=self.candidate_batch, candidate_loop=candidate_loop)
+                                            batch_size=self.candidate_batch, candidate_loop=candidate_loop,
+                                            candidate_parallel=candidate_parallel)
 
     # ------------------------------------------------------------------------------------------- weights
     def candidate_key(self, genotype) -> jax.Array:

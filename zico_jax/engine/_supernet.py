@@ -30,6 +30,8 @@ from zico_jax.errors import InputError, UnknownNameError
 from zico_jax.grads import classification_loss, kernel_leaves, per_batch_grads
 from zico_jax.proxies.zico import zico_layer_terms
 
+CANDIDATE_PARALLEL = ("shard_map", "pmap")
+
 
 class SupernetBackend:
     """Per-layer ZiCo terms of candidates of one space from its whole-space network (see the module docstring).
@@ -44,14 +46,26 @@ class SupernetBackend:
         seeded program unrolls them).
       mesh, batch_size, candidate_loop: the device mesh, candidates per call (a multiple of the mesh size) and
         "map" or "vmap" over a device's candidates (`batched_program`).
+      candidate_parallel: how the candidates are spread over the mesh's devices: "shard_map" (default; `jit` of
+        `jax.shard_map`, also across hosts) or "pmap" (`jax.pmap` over the mesh's devices, which must be this
+        process's; the same per-device program, so the same scores). shard_map is the default: since JAX 0.8
+        pmap is itself implemented with jit + shard_map, JAX recommends shard_map for new code, and pmap has no
+        multi-host global arrays.
     """
 
     def __init__(self, space, supernet, xs: jax.Array, ys: jax.Array, *, seed: int,
                  initial_params: Callable[[Any], Any], cumulative: bool, grad_method: str, mesh, batch_size: int,
-                 candidate_loop: str):
+                 candidate_loop: str, candidate_parallel: str = "shard_map"):
+        if candidate_parallel not in CANDIDATE_PARALLEL:
+            raise InputError(f"candidate_parallel {candidate_parallel!r}: expected one of "
+                             f"{', '.join(CANDIDATE_PARALLEL)}")
+        if candidate_parallel == "pmap" and any(d.process_index != jax.process_index() for d in mesh.devices.flat):
+            raise InputError("candidate_parallel='pmap' spreads candidates over this process's devices only; "
+                             "use 'shard_map' for a multi-host mesh")
         self.space, self.supernet, self.xs, self.ys = space, supernet, xs, ys
         self.seed, self.cumulative, self.grad_method = seed, cumulative, grad_method
         self.mesh, self.batch_size, self.candidate_loop = mesh, batch_size, candidate_loop
+        self.candidate_parallel = candidate_parallel
         self._initial_params = initial_params
 
     def measure(self, genotypes: Sequence, params: Sequence | None = None) -> list[dict[str, float]]:
@@ -73,12 +87,25 @@ class SupernetBackend:
         pad = [gs[0]] * (self.batch_size - len(gs))  # a fixed batch shape: one compilation
         ids = np.array([self.space.arch_id(g) for g in gs + pad], np.uint32)
         codes = np.stack([self.space.encode(g) for g in gs + pad])
+        if self.candidate_parallel == "pmap":
+            terms, counted = self._measure_pmap(ids, codes)
+            return [{path: float(terms[path][i]) for path in terms if counted[path][i]} for i in range(len(gs))]
         program = batched_program(self.supernet, self.xs.shape[2:], self.xs.dtype, self.cumulative, self.mesh,
                                   self.candidate_loop, self.space.loss)
         terms, counted = sharding.to_host(program(
             sharding.shard_candidates(ids, self.mesh), sharding.shard_candidates(codes, self.mesh),
             np.uint32(self.seed), self._xs_replicated, self._ys_replicated))
         return [{path: float(terms[path][i]) for path in terms if counted[path][i]} for i in range(len(gs))]
+
+    def _measure_pmap(self, ids: np.ndarray, codes: np.ndarray):
+        """The pmap path: candidates reshaped to (devices, per device, ...), one pmapped call, one transfer."""
+        devices = list(self.mesh.devices.flat)
+        program = pmapped_program(self.supernet, self.xs.shape[2:], self.xs.dtype, self.cumulative,
+                                  tuple(devices), self.candidate_loop, self.space.loss)
+        split = lambda a: a.reshape(len(devices), -1, *a.shape[1:])  # noqa: E731
+        terms, counted = jax.device_get(program(split(ids), split(codes), np.uint32(self.seed), self.xs, self.ys))
+        merge = lambda a: a.reshape(-1, *a.shape[2:])  # noqa: E731
+        return jax.tree.map(merge, terms), jax.tree.map(merge, counted)
 
     def _measure_at(self, g, params) -> dict[str, float]:
         """One candidate at given weights of its standalone network; one transfer back."""
@@ -121,21 +148,37 @@ def batched_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: b
     ~1e-3 relative with the batch shape: ZiCo divides by tiny standard deviations).
     """
 
+    batched = _per_device_program(supernet, image_shape, dtype, cumulative, candidate_loop, loss)
+    # shard_map, not jit's SPMD partitioner: each device runs the program on its own candidates. The partitioner
+    # splits vmapped (grouped) weight-gradient convolutions wrongly over the candidate axis.
+    c, rep = PartitionSpec(sharding.AXIS), PartitionSpec()
+    # check_vma=False: flax init and grad mix replicated and per-device values in ways the checker rejects.
+    return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=(c, c, rep, rep, rep), out_specs=c, check_vma=False))
+
+
+@functools.lru_cache(maxsize=None)
+def pmapped_program(supernet, image_shape: tuple[int, ...], dtype, cumulative: bool, devices: tuple,
+                    candidate_loop: str, loss):
+    """`batched_program`'s per-device program under `jax.pmap` over `devices`: (ids, codes) of shape
+    (devices, per device, ...) -> per-layer (terms, counted) of the same leading shape."""
+    batched = _per_device_program(supernet, image_shape, dtype, cumulative, candidate_loop, loss)
+    return jax.pmap(batched, in_axes=(0, 0, None, None, None), devices=list(devices))
+
+
+def _per_device_program(supernet, image_shape, dtype, cumulative: bool, candidate_loop: str, loss):
+    """What one device runs on its candidates (ids, codes, seed, xs, ys), by `lax.map` or `vmap`."""
+
     def one(arch_id, code, seed, xs, ys):
         key = jax.random.fold_in(jax.random.key(seed), arch_id)
         params = supernet.init(key, jnp.zeros((1, *image_shape), dtype), code)["params"]
         return layer_terms(supernet, params, code, xs, ys, "unroll", cumulative, loss)
 
     if candidate_loop == "vmap":
-        batched = jax.vmap(one, in_axes=(0, 0, None, None, None))
-    else:
-        def batched(ids, codes, seed, xs, ys):
-            return jax.lax.map(lambda c: one(c[0], c[1], seed, xs, ys), (ids, codes))
-    # shard_map, not jit's SPMD partitioner: each device runs the program on its own candidates. The partitioner
-    # splits vmapped (grouped) weight-gradient convolutions wrongly over the candidate axis.
-    c, rep = PartitionSpec(sharding.AXIS), PartitionSpec()
-    # check_vma=False: flax init and grad mix replicated and per-device values in ways the checker rejects.
-    return jax.jit(jax.shard_map(batched, mesh=mesh, in_specs=(c, c, rep, rep, rep), out_specs=c, check_vma=False))
+        return jax.vmap(one, in_axes=(0, 0, None, None, None))
+
+    def mapped(ids, codes, seed, xs, ys):
+        return jax.lax.map(lambda c: one(c[0], c[1], seed, xs, ys), (ids, codes))
+    return mapped
 
 
 def layer_terms(supernet, params, code, xs, ys, grad_method: str, cumulative: bool, loss):

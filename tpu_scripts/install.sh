@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
-# Install zico-jax on every worker of $TPU_NAME: code, a virtual environment with zico-jax (its `zico` command) and
-# jax[tpu], the shared data.
+# Install zico-jax on every worker of $TPU_NAME: code, a virtual environment with zico-jax[gcs] (its `zico` command,
+# and what it needs to write to gs://) and jax[tpu]. zico-jax ships its data; an optional data folder replaces it.
 #
 # Usage:
 #   tpu_scripts/install.sh                                        # ships this checkout's HEAD (git archive)
 #   REPO_URL=https://github.com/OWNER/zico-jax.git BRANCH=main tpu_scripts/install.sh
 #   BUCKET=gs://my-bucket/zico tpu_scripts/install.sh             # also copies gs://my-bucket/zico/data to $DATA_DIR
+#                                                                 # when that exists (optional)
 # Safe to rerun (updates the code, reinstalls into the same environment). Ends by printing `zico --version` and
 # jax.device_count() on every worker: all workers of a slice must report the slice's total chip count (e.g. 4 on
 # v4-8, 16 on v4-32).
@@ -54,32 +55,28 @@ if [ ! -x "$VENV_DIR/bin/python" ]; then
 fi
 PIP="$VENV_DIR/bin/pip"
 "$PIP" install -q --upgrade pip
-# The repository as a package: its console command `zico` lands in $VENV_DIR/bin (the run scripts start it).
-"$PIP" install -q -e "$HOME/$REMOTE_DIR"
+# The repository as a package: its console command `zico` lands in $VENV_DIR/bin (the run scripts start it). The
+# extra `gcs` (gcsfs for etils.epath, google-cloud-storage for orbax) lets a run write to gs://: always installed,
+# so that a run started later with BUCKET set finds it (it is small next to jax).
+"$PIP" install -q -e "$HOME/$REMOTE_DIR[gcs]"
 # jax[tpu] at the jax version setup.py allowed, so that libtpu matches and jax is not upgraded past the pin.
 JAX_VERSION="$("$VENV_DIR/bin/python" -c 'import jax; print(jax.__version__)')"
 "$PIP" install -q "jax[tpu]==$JAX_VERSION" -f "$LIBTPU_FIND_LINKS"
 
 echo "== $(hostname): data"
-if [ -n "$BUCKET" ]; then
+# zico-jax ships its data (zico_jax/packaged_data); a folder $DATA_DIR with the same layout replaces it where it exists.
+if [ -n "$BUCKET" ] && gcloud storage ls "${BUCKET%/}/data/" >/dev/null 2>&1; then
   mkdir -p "$DATA_DIR"
   gcloud storage cp -r "${BUCKET%/}/data/*" "$DATA_DIR/"
+  echo "the runs read $DATA_DIR (a copy of ${BUCKET%/}/data) instead of the data shipped with zico-jax"
 elif [ -d "$DATA_DIR" ]; then
-  echo "using the data already in $DATA_DIR"
+  echo "the runs read $DATA_DIR instead of the data shipped with zico-jax"
 else
-  echo "note: BUCKET is not set and $DATA_DIR does not exist: put the offline data there (see below)"
+  echo "the runs read the data shipped with zico-jax (no $DATA_DIR)"
 fi
 REMOTE
 
 tpu_ssh all "bash -c $(tpu_sq "$(tpu_remote_vars)$remote")"
-
-if [ -z "$BUCKET" ]; then
-  cat <<NOTE
-note: without BUCKET the offline data (the project's shared/data folder) must be at \$DATA_DIR=$DATA_DIR on every
-      worker before an experiment runs (relative paths are under the remote home), e.g.
-        gcloud compute tpus tpu-vm scp --recurse "$REPO_ROOT/../shared/data" "$TPU_NAME:$DATA_DIR" --zone=$ZONE --worker=all
-NOTE
-fi
 
 # Every worker at once (a pod slice's chips only initialise when all hosts take part).
 echo "== zico --version and jax.device_count() per worker"

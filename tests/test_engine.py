@@ -9,7 +9,7 @@ import pytest
 from conftest import count_compilations, tiny_batches
 
 from zico_jax.engine import Engine
-from zico_jax.engine._supernet import batched_program, supernet_terms
+from zico_jax.engine._supernet import _needed_equations, batched_program, dispatched_ops, supernet_init, supernet_terms
 from zico_jax.grads import kernel_leaves
 from zico_jax.proxies import ProxyOptions, feature_shapes, zico, zico_bc
 from zico_jax.sharding import candidate_mesh
@@ -62,6 +62,38 @@ def test_standalone_init_is_a_slice_of_the_space_init(space):
     sliced = _slice(engine.initial_params(g), standalone)
     for a, b in zip(jax.tree.leaves(standalone), jax.tree.leaves(sliced)):
         np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_space_init_run_op_by_op_gives_the_jitted_bits(x64, dtype):
+    """supernet_init runs the initialisers as their own executables (no 10 s compile of one init program):
+    the weights must be bit for bit those of the jitted `init`, for several keys."""
+    space = get_space("nats_tss", C=4, N=2, image_size=8)
+    supernet = space.model(None, dtype=dtype)
+    code = jnp.asarray(space.encode(space.parse(ARCHS[1])))
+    jitted = jax.jit(lambda key, code: supernet.init(key, jnp.zeros((1, 8, 8, 3), dtype), code)["params"])
+    dispatched = supernet_init(supernet, (8, 8, 3), jnp.dtype(dtype))
+    for i in range(3):
+        key = jax.random.fold_in(jax.random.key(5), i)
+        want, got = jitted(key, code), dispatched(key, code)
+        assert jax.tree.structure(want) == jax.tree.structure(got)
+        for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
+            assert a.dtype == b.dtype == jnp.dtype(dtype)
+            np.testing.assert_array_equal(a, b)
+
+
+def test_dispatched_ops_drop_what_the_outputs_do_not_need():
+    def fn(x):
+        unused = jnp.cos(x) * 2.0
+        return {"y": jnp.sin(x) + 1.0, "n": unused.shape[0]}
+
+    jaxpr = jax.make_jaxpr(fn)(jnp.ones(3)).jaxpr
+    assert {e.primitive.name for e in jaxpr.eqns} >= {"cos", "mul", "sin", "add"}
+    assert [e.primitive.name for e in _needed_equations(jaxpr).eqns] == ["sin", "add"]
+    x = jnp.arange(3.0)
+    out = dispatched_ops(fn)(x)
+    np.testing.assert_array_equal(out["y"], jnp.sin(x) + 1.0)
+    assert int(out["n"]) == 3
 
 
 def test_layer_table_matches_the_network(space):

@@ -22,8 +22,8 @@ from typing import Any, Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
-from jax.extend import core as jcore
 import numpy as np
+from jax.extend import core as jcore
 from jax.sharding import PartitionSpec
 
 from zico_jax import sharding

@@ -34,6 +34,7 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from zico_jax import xla_cpu
 from zico_jax.errors import InputError
 from zico_jax.grads import bn_statistics
 from zico_jax.nn.losses import cross_entropy
@@ -84,15 +85,15 @@ def _module_forward(module: nn.Module, per_sample: bool = False):
         copies = _copies(params, xs[0], per_sample)  # a copy per mini-batch (sample): its cotangent is g_n (g_ni)
         return jax.vjp(lambda p, *xs: apply(module, p, xs), copies, *xs)
 
-    return jax.jit(forward)
+    return xla_cpu.jit(forward)
 
 
 @functools.lru_cache(maxsize=None)
 def _function_forward(fn: Callable):
-    return jax.jit(lambda *xs: jax.vjp(fn, *xs))
+    return xla_cpu.jit(lambda *xs: jax.vjp(fn, *xs))
 
 
-@jax.jit
+@xla_cpu.jit
 def _pull_back(pullback, cotangent):
     return pullback(cotangent)
 
@@ -117,7 +118,7 @@ def _loss_head(module: nn.Module, loss: Callable, per_sample: bool = False):
         (dparams, dfeats), losses = grad_fn(_copies(params, feats, per_sample), feats, labels)
         return losses, dparams, dfeats
 
-    return jax.jit(head)
+    return xla_cpu.jit(head)
 
 
 def _subtree(params, path):
@@ -193,9 +194,9 @@ def tape_grads(nodes: Sequence[TapeNode], params, xs, ys, loss: Callable = cross
     return losses, flat
 
 
-_add_n_jit = jax.jit(add_n)
+_add_n_jit = xla_cpu.jit(add_n)
 
 
 @functools.lru_cache(maxsize=None)
 def _constant_jit(fn: Callable):
-    return jax.jit(fn)
+    return xla_cpu.jit(fn)

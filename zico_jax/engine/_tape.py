@@ -21,6 +21,7 @@ from typing import Any, Callable, Sequence
 
 import jax
 
+from zico_jax import xla_cpu
 from zico_jax.proxies.zico import layer_term
 from zico_jax.tape import tape_grads
 
@@ -62,7 +63,7 @@ class TapeBackend:
         return {path: float(host[path][0]) for path in pairs if bool(host[path][1])}
 
 
-@functools.partial(jax.jit, static_argnums=1)
+@functools.partial(xla_cpu.jit, static_argnums=1)
 def layer_term_jit(grad, cumulative):
     """`zico_jax.proxies.zico.layer_term` of one layer's gradients, compiled once per kernel shape."""
     return layer_term(grad, cumulative)

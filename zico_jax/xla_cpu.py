@@ -1,0 +1,68 @@
+"""XLA:CPU compiler options for the library's own programs (the tape backend's), and `jit` that applies them.
+
+XLA:CPU hands every convolution to YNNPACK by default (`xla_cpu_experimental_ynn_fusion_type` includes
+`LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION`). For the small convolutions of NAS networks, the weight gradients
+in particular, XLA's own (Eigen) convolutions are faster: on a 2-core AMD EPYC with jax 0.10.2, a NAS-Bench-201
+candidate at 2 x 64 took 0.99 s instead of 1.11 s
+(`benchmarks/throughput.py` reports the figure on your machine). `LIBRARY_OPTIONS` keeps YNNPACK for what else
+it takes by default (dots, reductions, elementwise fusions). The per-executable option is not bit for bit
+`XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` (whose float32 scores differ from it
+by ~1e-3 relative, and which was ~8% faster at 2 x 64 here), but that flag would change every program of the
+process, the user's included.
+
+The numbers move: a float32 convolution computed by another algorithm rounds differently, and ZiCo, which divides
+by small standard deviations, moves by up to ~2% relative on some networks (float32 noise; float64 results do
+not change: YNNPACK has no float64 convolutions). Each option is set per executable
+(`jax.jit(..., compiler_options=...)`), never in `XLA_FLAGS`, so a user's own programs keep XLA's defaults.
+`ZICO_JAX_XLA_DEFAULTS=1` compiles the library's programs with XLA's defaults as well; an XLA that does not know
+the option (another jaxlib) gets none, and other backends get none.
+
+Example:
+    >>> from zico_jax import xla_cpu
+    >>> double = xla_cpu.jit(lambda x: 2 * x)   # options decided at the first call, when the backend is known
+    >>> double(1.0)
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+from typing import Any, Callable
+
+import jax
+
+LIBRARY_OPTIONS = {
+    "xla_cpu_experimental_ynn_fusion_type": ",".join(
+        f"LIBRARY_FUSION_TYPE_{kind}" for kind in ("INDIVIDUAL_DOT", "REDUCE", "ELTWISE")),
+}
+DEFAULTS_ENV = "ZICO_JAX_XLA_DEFAULTS"
+
+
+@functools.cache
+def compiler_options() -> dict[str, str]:
+    """The options the library compiles its CPU programs with: `LIBRARY_OPTIONS` on the CPU backend when this
+    XLA accepts them and `$ZICO_JAX_XLA_DEFAULTS` is unset, otherwise none. Decided once per process."""
+    if os.environ.get(DEFAULTS_ENV, "") not in ("", "0") or jax.default_backend() != "cpu":
+        return {}
+    try:
+        jax.jit(lambda x: x + 1, compiler_options=LIBRARY_OPTIONS).lower(1.0).compile()
+    except Exception as error:  # noqa: BLE001  an XLA without the option: its defaults are the right answer
+        logging.getLogger(__name__).info("XLA:CPU options not applied (%s)", str(error).splitlines()[0])
+        return {}
+    return dict(LIBRARY_OPTIONS)
+
+
+class jit:  # noqa: N801  (a decorator, named like the one it wraps)
+    """`jax.jit(fn, **kwargs)` with `compiler_options()`, bound at the first call: importing the library must not
+    start a backend (the run's platform and precision are configured after import)."""
+
+    def __init__(self, fn: Callable, **kwargs: Any):
+        self._fn, self._kwargs = fn, kwargs
+        self._jitted: Callable | None = None
+        functools.update_wrapper(self, fn)
+
+    def __call__(self, *args, **kwargs):
+        if self._jitted is None:
+            self._jitted = jax.jit(self._fn, compiler_options=compiler_options() or None, **self._kwargs)
+        return self._jitted(*args, **kwargs)

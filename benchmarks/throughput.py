@@ -1,7 +1,15 @@
 """Throughput of ZiCo scoring on NAS-Bench-201: zico-jax's Engine against the two obvious alternatives.
 
-    python benchmarks/throughput.py [--num-archs 50] [--batch-size 64] [--num-batches 2] [--compile-archs 10]
+    python benchmarks/throughput.py [--end-to-end 30,200] [--end-to-end-batch-sizes 64,128]
+                                    [--num-archs 50] [--batch-size 64] [--num-batches 2] [--compile-archs 10]
                                     [--skip-compile-per-candidate] [--devices 1,2,4,8] [--output FILE.json]
+
+End to end (`--end-to-end`, first): what a user waits for. For each number of architectures and each batch size,
+two whole processes on the same genotypes, one after the other: the official eager PyTorch loop
+(benchmarks/torch_score.py: import torch, build each network, `compute_zico`, 2 threads) and `zico score`
+(import, config, data, engine, compilation from a cold cache: `--config.compilation_cache=False`), each timed
+from launch to exit, with its time to the first score and its peak resident memory (`wait4`'s ru_maxrss).
+The ratio is PyTorch's seconds over zico's (above 1: zico-jax is faster).
 
 The same `--num-archs` random genotypes (fixed seed, degenerate ones included: they are part of the space) are
 scored on the same real CIFAR-10 mini-batches (float32), in one process:
@@ -15,11 +23,15 @@ scored on the same real CIFAR-10 mini-batches (float32), in one process:
   (c) pytorch     the official eager loop (benchmarks/torch_reference.py, default init, 2 threads): build the
                   network + `torch_zico`; "steady" is the median after the first 5.
 
-Per row: seconds per architecture (mean over the genotypes it timed, everything included), the median, the
-steady-state figure, and the ratio to the engine's mean. GFLOP/s counts, per candidate, 3 x 2 x MACs x images
-(forward + backward taken as 3 forward passes; 2 FLOPs per multiply-accumulate; MACs = `space.flops(g)` per
-image, images = batch x num_batches), set against the measured float32 matmul peak (`jnp.dot` of two 2048 x 2048
-matrices, best of 5, 2 n^3 FLOPs).
+In process (the rest): per row, seconds per architecture (mean over the genotypes it timed, everything
+included), the median, the steady-state figure, and the ratio to the engine's mean. GFLOP/s counts, per
+candidate, 3 x 2 x MACs x images (forward + backward taken as 3 forward passes; 2 FLOPs per multiply-accumulate;
+MACs = `space.flops(g)` per image, images = batch x num_batches), set against the measured float32 matmul peak
+(`jnp.dot` of two 2048 x 2048 matrices, best of 5, 2 n^3 FLOPs).
+
+Whole-space projection: seconds to score all 15,625 NAS-Bench-201 cells at the engine's steady per-candidate
+time, and with `deduplicate=True`, which measures one cell per class of the canonical form (6,466 classes): the
+per-class mean is the timed genotypes' mean weighted by 1 / (size of their class), so that a class counts once.
 
 Device scaling: for each d in `--devices`, a subprocess with 8 virtual CPU devices scores 16 genotypes of a tiny
 space (C=8, N=1, batch 16 x 2) with the supernet backend sharded over the first d devices (candidate_batch 8),
@@ -37,6 +49,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -60,8 +73,17 @@ from zico_jax.spaces import get_space  # noqa: E402
 SCALING_ARCHS, SCALING_BATCH, STEADY_AFTER = 16, 16, 5
 
 
+def archs_for_end_to_end(space, n: int, seed: int) -> list:
+    rng = np.random.default_rng(seed + 1)  # not the in-process genotypes: nothing is shared between the runs
+    return [space.sample(rng) for _ in range(n)]
+
+
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--end-to-end", default="30,200", help="architecture counts of the whole-process comparison "
+                   "('' to skip)")
+    p.add_argument("--end-to-end-batch-sizes", default="64,128", help="mini-batch sizes of the whole-process "
+                   "comparison (2 mini-batches each)")
     p.add_argument("--num-archs", type=int, default=50)
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--num-batches", type=int, default=2)
@@ -209,6 +231,87 @@ def device_scaling(device_counts: list[int], seed: int) -> list[dict]:
     return rows
 
 
+def run_process(cmd: list[str], env: dict | None = None) -> dict:
+    """`cmd` to completion: wall seconds from launch to exit, seconds to its first line on stdout (its first
+    score), peak resident memory (MB), and its stdout lines."""
+    with tempfile.TemporaryFile("w+") as errors:
+        start = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=errors, text=True, env=env)
+        first, lines = None, []
+        for line in proc.stdout:
+            first = time.perf_counter() - start if first is None else first
+            lines.append(line)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - start
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        if proc.returncode != 0:
+            errors.seek(0)
+            raise RuntimeError(f"{' '.join(cmd[:3])} ... exited with {proc.returncode}:\n{errors.read()[-3000:]}")
+    return {"wall_s": wall, "first_score_s": first, "peak_rss_mb": usage.ru_maxrss / 1024, "lines": lines}
+
+
+def end_to_end(space, archs, counts: list[int], batch_sizes: list[int], seed: int) -> list[dict]:
+    """PyTorch's loop and `zico score` as whole processes, on the first n genotypes, per batch size."""
+    zico = os.path.join(os.path.dirname(sys.executable), "zico")
+    x, y = load_images("cifar10")
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for batch in batch_sizes:
+            xs, ys = make_batches(x, y, num_batches=2, batch_size=batch, seed=seed)
+            batches = os.path.join(tmp, f"batches_{batch}.npz")
+            np.savez(batches, xs=np.asarray(xs), ys=np.asarray(ys))
+            for n in counts:
+                archs_file = os.path.join(tmp, f"archs_{n}.txt")
+                with open(archs_file, "w") as f:
+                    f.write("".join(f"{g}\n" for g in archs[:n]))
+                torch_run = run_process([sys.executable, os.path.join(ROOT, "benchmarks", "torch_score.py"),
+                                         archs_file, batches])
+                cache = os.path.join(tmp, f"cache_{batch}_{n}")  # cold: a new, empty folder (and the cache off)
+                zico_run = run_process([zico, "score", f"--config.archs_file={archs_file}", "--config.proxies=zico",
+                                        f"--config.batch_size={batch}", "--config.num_batches=2",
+                                        f"--config.seed={seed}", "--config.compilation_cache=False",
+                                        "--config.json=True"], env=dict(os.environ, ZICO_JAX_CACHE=cache))
+                row = {"archs": n, "batch_size": batch, "num_batches": 2}
+                for name, run in (("pytorch", torch_run), ("zico", zico_run)):
+                    scored = [json.loads(line) for line in run.pop("lines") if line.startswith("{")]
+                    if len(scored) != n:
+                        raise RuntimeError(f"{name}: {len(scored)} scores for {n} architectures")
+                    row[name] = run
+                row["ratio"] = torch_run["wall_s"] / zico_run["wall_s"]
+                rows.append(row)
+                print(f"end to end, {n} archs at 2 x {batch}: PyTorch {torch_run['wall_s']:.1f} s, zico score "
+                      f"{zico_run['wall_s']:.1f} s, ratio {row['ratio']:.2f}", flush=True)
+    return rows
+
+
+def projection(space, archs, per_arch_s: list[float]) -> dict:
+    """Seconds for every cell of the space at the timed genotypes' steady cost, without and with dedup."""
+    if not hasattr(space, "canonical"):
+        return {}
+    sizes: dict[str, int] = {}
+    for g in space.enumerate():
+        key = space.canonical(g)
+        sizes[key] = sizes.get(key, 0) + 1
+    weights = [1 / sizes[space.canonical(g)] for g in archs]
+    per_class_s = sum(w * t for w, t in zip(weights, per_arch_s)) / sum(weights)
+    total = sum(sizes.values())
+    return {"cells": total, "classes": len(sizes), "per_arch_s": statistics.mean(per_arch_s),
+            "per_class_s": per_class_s, "all_cells_s": total * statistics.mean(per_arch_s),
+            "deduplicated_s": len(sizes) * per_class_s}
+
+
+def report_end_to_end(rows: list[dict]) -> None:
+    print("\nend to end: whole processes on the same genotypes, cold compilation cache; ratio = PyTorch s / zico s")
+    print(f"{'archs':>6}{'batch':>8}{'PyTorch s':>11}{'zico s':>9}{'ratio':>7}{'first score s':>20}"
+          f"{'peak RSS MB':>20}")
+    print(f"{'':>41}{'PyTorch':>10}{'zico':>10}{'PyTorch':>10}{'zico':>10}")
+    for r in rows:
+        p, z = r["pytorch"], r["zico"]
+        print(f"{r['archs']:>6}{'2 x ' + str(r['batch_size']):>8}{p['wall_s']:>11.1f}{z['wall_s']:>9.1f}"
+              f"{r['ratio']:>7.2f}{p['first_score_s']:>10.1f}{z['first_score_s']:>10.1f}{p['peak_rss_mb']:>10.0f}"
+              f"{z['peak_rss_mb']:>10.0f}")
+
+
 def report(info, setup, rows, gflops, scaling) -> None:
     print(f"\nmachine: {info['cpu']}, {info['cores']} cores, host {info['host']}; jax {info['jax']} "
           f"({info['backend']}), torch {info['torch'] or 'not installed'}; load average at start "
@@ -269,6 +372,10 @@ def main(argv=None) -> None:
     setup = {"num_archs": args.num_archs, "seed": args.seed, "num_batches": args.num_batches,
              "batch_size": args.batch_size, "archs": [str(g) for g in archs]}
     images = args.num_batches * args.batch_size
+    counts = [int(n) for n in args.end_to_end.split(",") if n.strip()]
+    batch_sizes = [int(b) for b in args.end_to_end_batch_sizes.split(",") if b.strip()]
+    whole = end_to_end(space, archs_for_end_to_end(space, max(counts), args.seed), counts, batch_sizes,
+                       args.seed) if counts else []
 
     rows = {"engine": time_engine(space, archs, xs, ys)}  # first: a cold start, nothing compiled yet
     print(f"(b) engine: {rows['engine']['mean_s']:.3f} s/arch", flush=True)
@@ -291,11 +398,20 @@ def main(argv=None) -> None:
     device_counts = [int(d) for d in args.devices.split(",") if d.strip()]
     scaling = device_scaling(device_counts, args.seed) if device_counts else []
 
+    projected = projection(space, archs[after], rows["engine"]["per_arch_s"][after])  # steady candidates
+
     report(info, setup, rows, gflops, scaling)
+    if projected:
+        print(f"\nall {projected['cells']:,} NAS-Bench-201 cells at the steady {projected['per_arch_s']:.2f} s per "
+              f"candidate: {projected['all_cells_s'] / 3600:.1f} h; deduplicated ({projected['classes']:,} classes, "
+              f"{projected['per_class_s']:.2f} s per class): {projected['deduplicated_s'] / 3600:.1f} h")
+    if whole:
+        report_end_to_end(whole)
     if args.output:
         os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
         with open(args.output, "w") as f:
-            json.dump({"machine": info, "setup": setup, "timings": rows, "gflops": gflops, "device_scaling": scaling},
+            json.dump({"machine": info, "setup": setup, "end_to_end": whole, "timings": rows, "gflops": gflops,
+                       "projection": projected, "device_scaling": scaling},
                       f, indent=1)
         print(f"\nwrote {args.output}")
 

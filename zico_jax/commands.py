@@ -94,9 +94,11 @@ def run_score(config) -> None:
               "beta": engine.options.beta, "seed": int(config.seed), "dtype": str(engine.xs.dtype),
               "gradients": config.gradients, "count_transposed_conv": bool(config.count_transposed_conv),
               "weights": config.get("weights") or "init", "version": __version__, "git_commit": git_commit()}
-    for g in genotypes:
-        params = load_torch_weights(space, g, state_dict, engine.xs.dtype) if state_dict is not None else None
-        result = engine.score_one(g, params)
+    if state_dict is None:
+        results = engine.score(genotypes)  # streamed; with config.deduplicate, one measurement per class
+    else:
+        results = (engine.score_one(g, load_torch_weights(space, g, state_dict, engine.xs.dtype)) for g in genotypes)
+    for result in results:
         if config.json:
             print(dumps({**result.row(), **record}), flush=True)
         else:

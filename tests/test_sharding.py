@@ -1,5 +1,5 @@
-"""Candidates sharded over 8 virtual CPU devices score exactly as on one device (a subprocess: the device count
-is fixed when jax starts)."""
+"""Candidates sharded over 8 virtual CPU devices score exactly as on one device, by shard_map and by pmap (a
+subprocess: the device count is fixed when jax starts)."""
 
 import json
 import os
@@ -27,9 +27,11 @@ SCRIPT = textwrap.dedent("""
     rng = np.random.default_rng(7)
     archs = [str(space.sample(rng)) for _ in range(8)]
     out = {}
-    for name, devices, batch in [("one", 1, 8), ("two", 2, 4), ("eight", 8, 8)]:
+    for name, devices, batch, parallel in [("one", 1, 8, "shard_map"), ("two", 2, 4, "shard_map"),
+                                           ("eight", 8, 8, "shard_map"), ("pmap", 8, 8, "pmap")]:
         engine = Engine(space, xs, ys, ("zico", "zico_bc"), seed=11, backend="supernet",
-                        mesh=candidate_mesh(jax.devices()[:devices]), candidate_batch=batch)
+                        mesh=candidate_mesh(jax.devices()[:devices]), candidate_batch=batch,
+                        candidate_parallel=parallel)
         out[name] = [r.scores for r in engine.score(archs)]
     print(json.dumps(out))
 """)
@@ -47,6 +49,7 @@ def test_sharded_scores_equal_single_device_scores():
         assert len(set(one.round(6))) == 8  # eight different candidates
         np.testing.assert_array_equal(one, [s[proxy] for s in out["eight"]])
         np.testing.assert_array_equal(one, [s[proxy] for s in out["two"]])  # another batch shape
+        np.testing.assert_array_equal(one, [s[proxy] for s in out["pmap"]])  # jax.pmap over the 8 devices
     # (that the supernet program scores as the tape and the standalone network do: tests/test_engine.py)
 
 

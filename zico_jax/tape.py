@@ -77,13 +77,17 @@ def _copies(params, xs, per_sample: bool):
 
 @functools.lru_cache(maxsize=None)
 def _module_forward(module: nn.Module, per_sample: bool = False):
-    """Forward of a module node; returns its output and the pullback, whose residuals stay on the device so the
-    backward does not recompute the forward (a `jax.vjp` pullback is a pytree and crosses `jit`)."""
+    """Forward of a module node; returns its output and the pullback (a `jax.vjp` pullback is a pytree and crosses
+    `jit`), whose residuals, the module's inputs, stay on the device until the backward."""
     apply = _per_sample if per_sample else _per_batch
 
     def forward(params, *xs):
         copies = _copies(params, xs[0], per_sample)  # a copy per mini-batch (sample): its cotangent is g_n (g_ni)
-        return jax.vjp(lambda p, *xs: apply(module, p, xs), copies, *xs)
+        # The pullback keeps the module's inputs only and recomputes its forward in the backward: a ReLU-Conv-BN
+        # kept ~4 activations, which made the residuals of a whole network the bulk of the memory; recomputing
+        # cost no time on XLA:CPU (NAS-Bench-201 at 2 x 128: peak 3.8 -> 1.9 GB, 2.06 -> 1.94 s per candidate).
+        run = jax.checkpoint(lambda p, *xs: apply(module, p, xs), policy=jax.checkpoint_policies.nothing_saveable)
+        return jax.vjp(run, copies, *xs)
 
     return xla_cpu.jit(forward)
 

@@ -42,6 +42,7 @@ sharding path works and what it costs, not a speed-up.
 from __future__ import annotations
 
 import argparse
+import collections
 import json
 import os
 import platform
@@ -69,6 +70,7 @@ from zico_jax.engine import _tape as tape_backend  # noqa: E402
 from zico_jax.proxies.zico import zico_statistic  # noqa: E402
 from zico_jax.sharding import candidate_mesh  # noqa: E402
 from zico_jax.spaces import get_space  # noqa: E402
+from zico_jax.spaces.base import HasCanonicalForm  # noqa: E402
 
 SCALING_ARCHS, SCALING_BATCH, STEADY_AFTER = 16, 16, 5
 
@@ -250,10 +252,10 @@ def run_process(cmd: list[str], env: dict | None = None) -> dict:
     return {"wall_s": wall, "first_score_s": first, "peak_rss_mb": usage.ru_maxrss / 1024, "lines": lines}
 
 
-def end_to_end(space, archs, counts: list[int], batch_sizes: list[int], seed: int) -> list[dict]:
-    """PyTorch's loop and `zico score` as whole processes, on the first n genotypes, per batch size."""
+def end_to_end(archs, x, y, counts: list[int], batch_sizes: list[int], seed: int) -> list[dict]:
+    """PyTorch's loop and `zico score` as whole processes, on the first n genotypes, per batch size (the
+    mini-batches drawn from images x, labels y)."""
     zico = os.path.join(os.path.dirname(sys.executable), "zico")
-    x, y = load_images("cifar10")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for batch in batch_sizes:
@@ -286,12 +288,9 @@ def end_to_end(space, archs, counts: list[int], batch_sizes: list[int], seed: in
 
 def projection(space, archs, per_arch_s: list[float]) -> dict:
     """Seconds for every cell of the space at the timed genotypes' steady cost, without and with dedup."""
-    if not hasattr(space, "canonical"):
+    if not isinstance(space, HasCanonicalForm):
         return {}
-    sizes: dict[str, int] = {}
-    for g in space.enumerate():
-        key = space.canonical(g)
-        sizes[key] = sizes.get(key, 0) + 1
+    sizes = collections.Counter(space.canonical(g) for g in space.enumerate())
     weights = [1 / sizes[space.canonical(g)] for g in archs]
     per_class_s = sum(w * t for w, t in zip(weights, per_arch_s)) / sum(weights)
     total = sum(sizes.values())
@@ -374,7 +373,7 @@ def main(argv=None) -> None:
     images = args.num_batches * args.batch_size
     counts = [int(n) for n in args.end_to_end.split(",") if n.strip()]
     batch_sizes = [int(b) for b in args.end_to_end_batch_sizes.split(",") if b.strip()]
-    whole = end_to_end(space, archs_for_end_to_end(space, max(counts), args.seed), counts, batch_sizes,
+    whole = end_to_end(archs_for_end_to_end(space, max(counts), args.seed), x, y, counts, batch_sizes,
                        args.seed) if counts else []
 
     rows = {"engine": time_engine(space, archs, xs, ys)}  # first: a cold start, nothing compiled yet

@@ -2,10 +2,10 @@
 
 XLA:CPU hands every convolution to YNNPACK by default (`xla_cpu_experimental_ynn_fusion_type` includes
 `LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION`). For the small convolutions of NAS networks, the weight gradients
-in particular, XLA's own (Eigen) convolutions are faster: on a 2-core AMD EPYC with jax 0.10.2, a NAS-Bench-201
-candidate at 2 x 64 took 0.99 s instead of 1.11 s
-(`benchmarks/throughput.py` reports the figure on your machine). `LIBRARY_OPTIONS` keeps YNNPACK for what else
-it takes by default (dots, reductions, elementwise fusions). The per-executable option is not bit for bit
+in particular, XLA's own (Eigen) convolutions are faster: on a 2-core Intel Xeon with jax 0.10.2, a NAS-Bench-201
+candidate at 2 x 64 took 0.99 s instead of 1.11 s (`benchmarks/throughput.py` times the engine on your
+machine). `LIBRARY_OPTIONS` keeps YNNPACK for what else it takes by default (dots, reductions, elementwise
+fusions). The per-executable option is not bit for bit
 `XLA_FLAGS=--xla_cpu_experimental_ynn_fusion_type=-individual_convolution` (whose float32 scores differ from it
 by ~1e-3 relative, and which was ~8% faster at 2 x 64 here), but that flag would change every program of the
 process, the user's included.

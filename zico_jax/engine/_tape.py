@@ -10,8 +10,8 @@ for per-sample gradients.
 
 Memory: the tape runs one mini-batch at a time (a pass holds one mini-batch's residuals) and each module's
 pullback keeps only its inputs, recomputing the module's forward in the backward (`zico_jax.tape`); on
-NAS-Bench-201 at 2 x 128 this took the peak resident memory of a 30-candidate run from 6.1 GB to ~1.9 GB, at no
-cost in time.
+NAS-Bench-201 at 2 x 128 this took the peak resident memory of a 30-candidate `zico score` from 6.1 GB to 2.1 GB,
+at no cost in time.
 
 What this backend owns: the per-layer term program (`layer_term_jit`; the tape's block programs are cached by
 `zico_jax.tape`), and the one transfer per candidate: every layer's (term, counted) pair stays on the device

@@ -41,7 +41,7 @@ setup(
         "optax>=0.2.8,<0.3",
         "numpy>=2.0,<3",
         "orbax-checkpoint>=0.12.8,<0.13",
-        "etils[epath]>=1.12,<2",  # zico_jax.storage: output paths that may be a bucket (fsspec comes with it)
+        "etils[epath,epy]>=1.12,<2",  # epath: paths that may be in a bucket (fsspec comes with it); epy: lazy imports
         "tensorflow-datasets>=4.9.10,<5",
         "importlib_resources>=6",  # tensorflow-datasets imports it without declaring it
         "absl-py>=2.5,<3",

@@ -40,7 +40,10 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 from absl import logging
-from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
+from etils import epy
+
+with epy.lazy_imports():  # loaded on first use (~0.3 s): a bare Figure draws with Agg and leaves pyplot's
+    import matplotlib.figure as mpl_figure  # global state alone
 
 from zico_jax import correlation, data, storage
 from zico_jax.configs.correlation import get_config as correlation_defaults
@@ -253,7 +256,7 @@ def heatmap_matrix(rows: Sequence[Mapping[str, Any]]) -> tuple[list[str], list[s
 def plot_heatmap(rows: Sequence[Mapping[str, Any]], path) -> None:
 
     proxies, cells, matrix = heatmap_matrix(rows)
-    fig = Figure(figsize=(2 + 1.6 * len(cells), 1.2 + 0.45 * len(proxies)), layout="constrained")
+    fig = mpl_figure.Figure(figsize=(2 + 1.6 * len(cells), 1.2 + 0.45 * len(proxies)), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(np.ma.masked_invalid(matrix), cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto")
     for (i, j), value in np.ndenumerate(matrix):

@@ -33,8 +33,10 @@ import logging
 from typing import Any, Mapping, Sequence
 
 import numpy as np
-from etils import epath
-from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
+from etils import epath, epy
+
+with epy.lazy_imports():  # loaded on first use (~0.3 s): a bare Figure draws with Agg and leaves pyplot's
+    import matplotlib.figure as mpl_figure  # global state alone
 
 from zico_jax import storage
 from zico_jax.correlation import check_resumable, groundtruth_of, run_correlation, score_into, semantics_of
@@ -202,7 +204,7 @@ def format_report(report: Mapping[str, Any]) -> str:
 def _plot(out, descriptors, zico, penalty, held, report, config) -> None:
     betas = [b for b in (0.0, float(config.beta)) if b in config.betas] or [0.0]
     for name, d in descriptors.items():
-        fig = Figure(figsize=(4.5 * len(betas), 3.6))
+        fig = mpl_figure.Figure(figsize=(4.5 * len(betas), 3.6))
         axes = fig.subplots(1, len(betas), squeeze=False)
         for ax, beta in zip(axes[0], betas):
             points = ax.scatter(d + np.random.default_rng(0).uniform(-0.15, 0.15, len(d)), zico - beta * penalty,
@@ -213,7 +215,7 @@ def _plot(out, descriptors, zico, penalty, held, report, config) -> None:
     sweep = report["beta_sweep"]
     if not sweep:
         return
-    fig = Figure(figsize=(5, 3.6))
+    fig = mpl_figure.Figure(figsize=(5, 3.6))
     ax = fig.subplots()
     ax.plot([r["beta"] for r in sweep], [r["kendall_tau"] for r in sweep], "o-", label="Kendall tau")
     ax.plot([r["beta"] for r in sweep], [r["spearman_rho"] for r in sweep], "s-", label="Spearman rho")

@@ -40,8 +40,10 @@ from typing import Any, Mapping, Sequence
 import jax
 import numpy as np
 from absl import logging
-from etils import epath
-from matplotlib.figure import Figure  # a bare Figure draws with Agg and leaves pyplot's global state alone
+from etils import epath, epy
+
+with epy.lazy_imports():  # loaded on first use (~0.3 s): a bare Figure draws with Agg and leaves pyplot's
+    import matplotlib.figure as mpl_figure  # global state alone
 
 from zico_jax import storage
 from zico_jax.errors import InputError
@@ -253,7 +255,7 @@ def plot_scatter(rows, groundtruth: GroundTruth, summary: Mapping[str, Any], pat
     truth = _truth(groundtruth, [row["arch"] for row in unique], column)
     ncols = min(len(proxies), 4)
     nrows = math.ceil(len(proxies) / ncols)
-    fig = Figure(figsize=(4 * ncols, 3.4 * nrows), layout="constrained")
+    fig = mpl_figure.Figure(figsize=(4 * ncols, 3.4 * nrows), layout="constrained")
     for i, proxy in enumerate(proxies):
         ax = fig.add_subplot(nrows, ncols, i + 1)
         scores = np.array([_as_float(row.get(proxy)) for row in unique], np.float64)

@@ -26,7 +26,10 @@ import warnings
 from typing import Sequence
 
 import numpy as np
-from scipy import stats
+from etils import epy
+
+with epy.lazy_imports():  # loaded on first use: scipy.stats takes ~0.5 s to import, and scoring never needs it
+    from scipy import stats
 
 from zico_jax.errors import InputError
 

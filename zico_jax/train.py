@@ -45,8 +45,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-import orbax.checkpoint as ocp
 from absl import logging
+from etils import epy
 
 from zico_jax import data as image_data
 from zico_jax import storage
@@ -55,6 +55,9 @@ from zico_jax.from_config import space_from_config
 from zico_jax.results import ResultsLog, dumps, read_rows
 from zico_jax.runtime import run_environment
 from zico_jax.train_data import load_data
+
+with epy.lazy_imports():  # loaded on first use: orbax takes ~0.2 s to import, and scoring never needs it
+    import orbax.checkpoint as ocp
 
 # Checkpointed runs must agree on these to resume; anything else (logging, eval cadence) may change.
 RESUME_FIELDS = ("dataset", "data_source", "batch_size", "num_epochs", "num_steps", "learning_rate", "momentum",

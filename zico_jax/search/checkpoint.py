@@ -26,8 +26,11 @@ from __future__ import annotations
 import os
 from typing import Optional
 
-import orbax.checkpoint as ocp
 from absl import logging
+from etils import epy
+
+with epy.lazy_imports():  # loaded on first use: orbax takes ~0.2 s to import, and scoring never needs it
+    import orbax.checkpoint as ocp
 
 from zico_jax import storage
 from zico_jax.errors import InputError

@@ -67,6 +67,7 @@ import numpy as np
 import optax
 
 from zico_jax.errors import DataNotFoundError, InputError
+from zico_jax.nn.layers import uniform
 from zico_jax.nn.losses import cross_entropy
 from zico_jax.spaces.base import LayerInfo
 
@@ -126,7 +127,7 @@ def get_task(task: str) -> Task:
 
 
 def _uniform(bound):
-    return lambda key, shape, dtype=jnp.float32: jax.random.uniform(key, shape, dtype, -bound, bound)
+    return lambda key, shape, dtype=jnp.float32: uniform(key, shape, dtype, -bound, bound)
 
 
 def _flat(x):

@@ -11,6 +11,7 @@ from conftest import count_compilations, tiny_batches
 from zico_jax.engine import Engine
 from zico_jax.engine._supernet import _needed_equations, batched_program, dispatched_ops, supernet_init, supernet_terms
 from zico_jax.grads import kernel_leaves
+from zico_jax.nn.layers import uniform
 from zico_jax.proxies import ProxyOptions, feature_shapes, zico, zico_bc
 from zico_jax.sharding import candidate_mesh
 from zico_jax.spaces import get_space
@@ -80,6 +81,41 @@ def test_space_init_run_op_by_op_gives_the_jitted_bits(x64, dtype):
         for a, b in zip(jax.tree.leaves(want), jax.tree.leaves(got)):
             assert a.dtype == b.dtype == jnp.dtype(dtype)
             np.testing.assert_array_equal(a, b)
+
+
+# Every weight shape of NAS-Bench-201 (and then some): across size classes, at their edges, and tiny ones.
+UNIFORM_SHAPES = [(), (1,), (10,), (64, 10), (3, 3, 3, 16), (1, 1, 16, 32), (3, 3, 16, 16), (4096,), (4097,),
+                  (3, 3, 32, 64), (16385,), (3, 3, 64, 64), (70000,)]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_size_class_uniform_is_jax_random_uniform_bit_for_bit(x64, dtype):
+    """The flat prefix of a size class's draw is the shaped draw: eagerly, under jit and under vmap over keys."""
+    keys = jax.random.split(jax.random.key(11), 3)
+    for shape in UNIFORM_SHAPES:
+        want = jax.vmap(lambda k, shape=shape: jax.random.uniform(k, shape, dtype, -0.25, 0.5))(keys)
+        got_vmap = jax.vmap(lambda k, shape=shape: uniform(k, shape, dtype, -0.25, 0.5))(keys)
+        got_jit = jax.jit(lambda k, shape=shape: uniform(k, shape, dtype, -0.25, 0.5))(keys[1])
+        got = uniform(keys[2], shape, dtype, -0.25, 0.5)
+        assert got.shape == shape and got.dtype == jnp.dtype(dtype)
+        np.testing.assert_array_equal(got_vmap, want)
+        np.testing.assert_array_equal(got_jit, want[1])
+        np.testing.assert_array_equal(got, want[2])
+
+
+def test_size_class_uniform_compiles_one_sampler_per_size_class():
+    key = jax.random.key(0)
+    shapes = [(3, 3, 5, 7), (1, 1, 9, 11), (13, 17), (2, 3, 4, 5, 6)]  # all under 4,096 values: one size class
+    jax.random.uniform(key, (4096,), jnp.float32, -1.0, 1.0).block_until_ready()  # the class's sampler, compiled
+    with count_compilations() as count:
+        for shape in shapes:
+            uniform(key, shape, jnp.float32, -1.0, 1.0).block_until_ready()
+    assert count[0] == len(shapes)  # one prefix-and-reshape program per shape, no new sampler
+
+
+def test_size_class_uniform_falls_back_for_other_key_types():
+    key = jax.random.key(0, impl="rbg")
+    np.testing.assert_array_equal(uniform(key, (3, 5)), jax.random.uniform(key, (3, 5)))
 
 
 def test_dispatched_ops_drop_what_the_outputs_do_not_need():

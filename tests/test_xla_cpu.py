@@ -73,3 +73,18 @@ def test_importing_the_tape_starts_no_backend():
     code = ("import zico_jax.tape, zico_jax.engine; from jax._src import xla_bridge; "
             "import sys; sys.exit(1 if xla_bridge.backends_are_initialized() else 0)")
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
+
+
+def test_compiler_memory_is_released_after_compilations_only():
+    trims = []
+    release = xla_cpu.CompilerMemoryRelease(trim=trims.append)
+    assert release() is False and trims == []  # nothing compiled since it was made
+    jax.jit(lambda x: x * 3.0 + 0.25).lower(jnp.ones(7)).compile()  # a program no other test compiles
+    assert release() is True and trims == [0]
+    assert release() is False and trims == [0]  # nothing new since
+
+
+def test_compiler_memory_release_calls_glibc_where_there_is_one():
+    release = xla_cpu.CompilerMemoryRelease()
+    jax.jit(lambda x: x * 5.0 - 0.5).lower(jnp.ones(9)).compile()
+    assert release() is (xla_cpu._glibc_malloc_trim() is not None)

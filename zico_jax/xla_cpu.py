@@ -1,4 +1,5 @@
-"""XLA:CPU compiler options for the library's own programs (the tape backend's), and `jit` that applies them.
+"""XLA:CPU compiler options for the library's own programs (the tape backend's), `jit` that applies them, and
+`CompilerMemoryRelease`, which hands the memory XLA's compilations freed back to the OS.
 
 XLA:CPU hands every convolution to YNNPACK by default (`xla_cpu_experimental_ynn_fusion_type` includes
 `LIBRARY_FUSION_TYPE_INDIVIDUAL_CONVOLUTION`). For the small convolutions of NAS networks, the weight gradients
@@ -25,6 +26,7 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import os
@@ -66,3 +68,55 @@ class jit:  # noqa: N801  (a decorator, named like the one it wraps)
         if self._jitted is None:
             self._jitted = jax.jit(self._fn, compiler_options=compiler_options() or None, **self._kwargs)
         return self._jitted(*args, **kwargs)
+
+
+_COMPILE_EVENT = "/jax/core/compile/backend_compile_duration"
+_compilations = [0]  # XLA compilations of this process since the first CompilerMemoryRelease
+
+
+def _count_compilation(event: str, duration: float, **kwargs) -> None:
+    if event == _COMPILE_EVENT:
+        _compilations[0] += 1
+
+
+@functools.cache
+def _listen_to_compilations() -> None:  # once per process
+    jax.monitoring.register_event_duration_secs_listener(_count_compilation)
+
+
+@functools.cache
+def _glibc_malloc_trim() -> Callable[[int], int] | None:
+    try:
+        return ctypes.CDLL(None).malloc_trim  # glibc only (Linux); elsewhere there is nothing to call
+    except (AttributeError, OSError):
+        return None
+
+
+class CompilerMemoryRelease:
+    """Called after each unit of work (a candidate): if XLA compiled anything since the last call, glibc's
+    `malloc_trim(0)` returns the freed pages of the process's heaps to the OS.
+
+    Why: compiling an executable allocates and frees far more host memory than the executable keeps (LLVM's
+    scratch), and glibc keeps freed pages resident for reuse; the candidates' buffers then fragment around them.
+    `zico score` of 60 NAS-Bench-201 candidates at 2 x 128 (2-core Intel Xeon) peaked at 2.12 GB resident without
+    it and 1.73 GB with it, in about the same time (147 s, 140 s): the ~90 compilations come with the first few
+    candidates, so it trims a few times per run. Trimming after every candidate instead saved more but cost ~13% of the time (the next candidate
+    faults its pages in again).
+
+    Example:
+        >>> release = CompilerMemoryRelease()
+        >>> # for g in genotypes: score(g); release()
+    """
+
+    def __init__(self, trim: Callable[[int], Any] | None = None):
+        _listen_to_compilations()
+        self._trim = trim if trim is not None else _glibc_malloc_trim()
+        self._seen = _compilations[0]
+
+    def __call__(self) -> bool:
+        """Trims if XLA compiled since the last call; returns whether it did."""
+        compiled, self._seen = _compilations[0] != self._seen, _compilations[0]
+        if compiled and self._trim is not None:
+            self._trim(0)
+            return True
+        return False

@@ -100,8 +100,8 @@ class CompilerMemoryRelease:
     scratch), and glibc keeps freed pages resident for reuse; the candidates' buffers then fragment around them.
     `zico score` of 60 NAS-Bench-201 candidates at 2 x 128 (2-core Intel Xeon) peaked at 2.12 GB resident without
     it and 1.73 GB with it, in about the same time (147 s, 140 s): the ~90 compilations come with the first few
-    candidates, so it trims a few times per run. Trimming after every candidate instead saved more but cost ~13% of the time (the next candidate
-    faults its pages in again).
+    candidates, so it trims a few times per run. Trimming after every candidate instead saved more but cost ~13%
+    of the time (the next candidate faults its pages in again).
 
     Example:
         >>> release = CompilerMemoryRelease()

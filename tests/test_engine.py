@@ -83,9 +83,8 @@ def test_space_init_run_op_by_op_gives_the_jitted_bits(x64, dtype):
             np.testing.assert_array_equal(a, b)
 
 
-# Every weight shape of NAS-Bench-201 (and then some): across size classes, at their edges, and tiny ones.
-UNIFORM_SHAPES = [(), (1,), (10,), (64, 10), (3, 3, 3, 16), (1, 1, 16, 32), (3, 3, 16, 16), (4096,), (4097,),
-                  (3, 3, 32, 64), (16385,), (3, 3, 64, 64), (70000,)]
+# Shapes across the size classes, at a class's edges, and tiny ones.
+UNIFORM_SHAPES = [(), (10,), (3, 3, 3, 16), (4096,), (4097,), (3, 3, 32, 64), (70000,)]
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
